@@ -1,0 +1,69 @@
+// Package bcrypt implements ports.PasswordHasher with golang.org/x/crypto/bcrypt.
+package bcrypt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+var _ ports.PasswordHasher = (*Hasher)(nil)
+
+// Cost bounds accepted by New.
+const (
+	MinCost     = bcrypt.MinCost
+	MaxCost     = bcrypt.MaxCost
+	DefaultCost = 12
+)
+
+// Hasher hashes with a fixed bcrypt cost.
+type Hasher struct{ cost int }
+
+// New returns a hasher for cost, which must be within MinCost..MaxCost.
+func New(cost int) (*Hasher, error) {
+	if cost < MinCost || cost > MaxCost {
+		return nil, fmt.Errorf("bcrypt: cost %d outside %d..%d", cost, MinCost, MaxCost)
+	}
+	return &Hasher{cost: cost}, nil
+}
+
+// Hash returns the bcrypt encoding of password. Passwords over 72 bytes are
+// refused (the domain rejects them before this point), never truncated.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", domain.Unavailable(err)
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	if err != nil {
+		return "", fmt.Errorf("bcrypt: hash: %w", err)
+	}
+	return string(b), nil
+}
+
+// Compare reports whether password matches hash, comparing the exact bytes
+// received. A password longer than bcrypt's 72-byte limit can never have
+// been stored, so it never matches.
+func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, domain.Unavailable(err)
+	}
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	switch {
+	case len(password) > domain.MaxPasswordBytes:
+		// x/crypto's Compare silently uses only the first 72 bytes, so a
+		// longer input whose prefix matches would pass. It still ran the
+		// comparison above so the answer takes the usual time.
+		return false, nil
+	case err == nil:
+		return true, nil
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return false, nil
+	default:
+		return false, fmt.Errorf("bcrypt: compare: %w", err)
+	}
+}

@@ -1,0 +1,134 @@
+package http
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/authd/authd/domain"
+)
+
+// userResponse is the public shape of a user; the password hash has no
+// field here, so it cannot be serialised by accident.
+type userResponse struct {
+	ID        int64  `json:"id"`
+	Email     string `json:"email"`
+	IsActive  bool   `json:"is_active"`
+	CreatedAt string `json:"created_at"`
+}
+
+func newUserResponse(u *domain.User) userResponse {
+	return userResponse{
+		ID:        u.ID(),
+		Email:     u.Email().String(),
+		IsActive:  u.IsActive(),
+		CreatedAt: u.CreatedAt().UTC().Format(time.RFC3339),
+	}
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// credentials reads {"email", "password"}; both must be present strings.
+func credentials(c *fiber.Ctx) (email, password string, err error) {
+	f, err := jsonStrings(c, "email", "password")
+	if err != nil {
+		return "", "", err
+	}
+	if err := requireFields(f, "email", "password"); err != nil {
+		return "", "", err
+	}
+	return f["email"], f["password"], nil
+}
+
+func (s *server) register(c *fiber.Ctx) error {
+	email, password, err := credentials(c)
+	if err != nil {
+		return err
+	}
+	u, err := s.svc.Register(c.UserContext(), email, password)
+	if err != nil {
+		return err
+	}
+	c.Locals(localUserID, u.ID())
+	return c.Status(fiber.StatusCreated).JSON(newUserResponse(u))
+}
+
+func (s *server) login(c *fiber.Ctx) error {
+	email, password, err := credentials(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.Login(c.UserContext(), email, password)
+	if err != nil {
+		return err
+	}
+	c.Locals(localUserID, res.User.ID())
+	return c.JSON(tokenResponse{
+		AccessToken: res.AccessToken.Token,
+		TokenType:   "bearer",
+		ExpiresIn:   int64(res.AccessToken.ExpiresIn / time.Second),
+	})
+}
+
+func (s *server) me(c *fiber.Ctx) error {
+	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok {
+		// RFC 6750 §3.1: no error code when the request had no token.
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authd"`)
+		return &requestError{status: fiber.StatusUnauthorized, detail: "A bearer access token is required"}
+	}
+	u, err := s.svc.CurrentUser(c.UserContext(), token)
+	if err != nil {
+		if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authd", error="invalid_token"`)
+		}
+		return err
+	}
+	c.Locals(localUserID, u.ID())
+	return c.JSON(newUserResponse(u))
+}
+
+// bearerToken extracts the token from an Authorization header of the form
+// "Bearer <token>" (scheme case-insensitive, RFC 6750 §2.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}
+
+func (s *server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readinessTimeout bounds the readiness probe so a hung database makes
+// /readyz answer 503 quickly instead of hanging the probe.
+const readinessTimeout = 2 * time.Second
+
+func (s *server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), readinessTimeout)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		c.Locals(localCause, err.Error())
+		p := newProblem(c, fiber.StatusServiceUnavailable, "The database is not answering")
+		p.Checks = map[string]string{"database": "unavailable"}
+		return writeProblem(c, p)
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": fiber.Map{"database": "ok"}})
+}
+
+func (s *server) openapi(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "application/yaml")
+	return c.Send(s.cfg.OpenAPI)
+}

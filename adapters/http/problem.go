@@ -1,0 +1,142 @@
+package http
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"github.com/authd/authd/domain"
+)
+
+// problemContentType is RFC 9457's media type; every error response uses it.
+const problemContentType = "application/problem+json"
+
+// retryAfterSeconds is what 503 responses ask clients to wait.
+const retryAfterSeconds = 5
+
+// codeStatus is the one table from domain error code to HTTP status.
+// ECONFLICT is 400 because the API contract says a taken email is 400.
+var codeStatus = map[string]int{
+	domain.EINVALID:      fiber.StatusUnprocessableEntity,
+	domain.ECONFLICT:     fiber.StatusBadRequest,
+	domain.ENOTFOUND:     fiber.StatusNotFound,
+	domain.EUNAUTHORIZED: fiber.StatusUnauthorized,
+	domain.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
+	domain.EINTERNAL:     fiber.StatusInternalServerError,
+}
+
+// fiberDetail replaces the text of errors Fiber raises itself, which can
+// echo request data, with fixed human sentences.
+var fiberDetail = map[int]string{
+	fiber.StatusBadRequest:                  "The request could not be parsed",
+	fiber.StatusNotFound:                    "No resource exists at this path",
+	fiber.StatusMethodNotAllowed:            "This method is not allowed on this path",
+	fiber.StatusRequestTimeout:              "The request took too long to arrive",
+	fiber.StatusRequestEntityTooLarge:       "The request body exceeds the 64 KiB limit",
+	fiber.StatusRequestHeaderFieldsTooLarge: "The request headers are too large",
+	fiber.StatusUnsupportedMediaType:        "The request body must be JSON",
+}
+
+// problem is an RFC 9457 problem details object, plus the request id and,
+// for validation failures, the per-field errors.
+type problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail"`
+	RequestID string            `json:"request_id,omitempty"`
+	Errors    []fieldError      `json:"errors,omitempty"`
+	Checks    map[string]string `json:"checks,omitempty"`
+}
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// requestError is an error the HTTP adapter raises about the request
+// itself (bad JSON, wrong media type); its detail is written for clients.
+type requestError struct {
+	status int
+	detail string
+	fields []fieldError
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+func badRequest(detail string) error {
+	return &requestError{status: fiber.StatusBadRequest, detail: detail}
+}
+
+func newProblem(c *fiber.Ctx, status int, detail string) problem {
+	return problem{
+		Type:      "about:blank",
+		Title:     statusTitle(status),
+		Status:    status,
+		Detail:    detail,
+		RequestID: requestID(c),
+	}
+}
+
+func statusTitle(status int) string {
+	if t := utils.StatusMessage(status); t != "" {
+		return t
+	}
+	return "Error"
+}
+
+func writeProblem(c *fiber.Ctx, p problem) error {
+	if p.Status == fiber.StatusServiceUnavailable {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
+	}
+	return c.Status(p.Status).JSON(p, problemContentType)
+}
+
+// errorHandler turns every error a handler or Fiber returns into a problem
+// response. Domain errors go through codeStatus; anything unrecognised is a
+// 500 whose cause is logged with the request id and never sent.
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	var (
+		p      problem
+		re     *requestError
+		fe     *fiber.Error
+		status int
+	)
+	switch {
+	case errors.As(err, &re):
+		p = newProblem(c, re.status, re.detail)
+		p.Errors = re.fields
+	case errors.As(err, &fe):
+		status = fe.Code
+		detail, ok := fiberDetail[status]
+		if !ok {
+			detail = statusTitle(status)
+		}
+		if status == fiber.StatusMethodNotAllowed {
+			if allow := s.allowed[c.Path()]; allow != "" {
+				c.Set(fiber.HeaderAllow, allow)
+			}
+		}
+		if status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed {
+			c.Locals(localRoute, "unmatched")
+		}
+		p = newProblem(c, status, detail)
+	default:
+		code := domain.ErrorCode(err)
+		status = codeStatus[code]
+		p = newProblem(c, status, domain.ErrorMessage(err))
+		for _, f := range domain.ErrorFields(err) {
+			p.Errors = append(p.Errors, fieldError{Field: f.Field, Message: f.Message})
+		}
+		if code == domain.EINTERNAL {
+			p.Detail = "An internal error occurred; the request id identifies it in the logs"
+		}
+	}
+	if p.Status >= 500 {
+		// The cause is for operators only: the access log line carries it.
+		c.Locals(localCause, err.Error())
+	}
+	return writeProblem(c, p)
+}

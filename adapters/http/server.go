@@ -1,0 +1,211 @@
+// Package http is authd's REST API on Fiber v2. It drives the use cases in
+// app and owns everything about HTTP: routes, JSON shapes, the error table,
+// request ids and the access log.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/authd/authd/app"
+)
+
+// BodyLimit is the largest request body accepted; larger gets 413.
+const BodyLimit = 64 << 10
+
+// Config is what the HTTP adapter needs; cmd/authd fills it.
+type Config struct {
+	// CORSOrigins lists the browser origins allowed to call the API.
+	// Empty means no CORS headers at all. Credentials are never allowed,
+	// so "*" is safe: authd uses bearer tokens, not cookies.
+	CORSOrigins []string
+	// OpenAPI is the document served at /openapi.yaml.
+	OpenAPI []byte
+	// Ready reports whether the service can take traffic (e.g. the
+	// database answers). It returns nil when ready.
+	Ready func(ctx context.Context) error
+	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+type server struct {
+	svc     *app.Service
+	log     *slog.Logger
+	cfg     Config
+	allowed map[string]string // path -> Allow header, for 405s
+}
+
+// New returns the Fiber app serving the API. logger receives one access
+// line per request; it never sees passwords, tokens or hashes.
+func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) {
+	if svc == nil {
+		return nil, errors.New("http: nil service")
+	}
+	if logger == nil {
+		return nil, errors.New("http: nil logger")
+	}
+	if cfg.Ready == nil {
+		return nil, errors.New("http: nil readiness check")
+	}
+	for _, o := range cfg.CORSOrigins {
+		if strings.TrimSpace(o) == "" {
+			return nil, errors.New("http: empty CORS origin")
+		}
+	}
+	s := &server{svc: svc, log: logger, cfg: cfg}
+	f := fiber.New(fiber.Config{
+		AppName:               "authd",
+		ErrorHandler:          s.errorHandler,
+		BodyLimit:             BodyLimit,
+		CaseSensitive:         true,
+		DisableStartupMessage: true,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+	})
+	f.Use(s.requestID, s.accessLog, recover.New(), securityHeaders)
+	if len(cfg.CORSOrigins) > 0 {
+		f.Use(cors.New(cors.Config{
+			AllowOrigins:     strings.Join(cfg.CORSOrigins, ","),
+			AllowMethods:     "GET,POST,OPTIONS",
+			AllowHeaders:     "Authorization,Content-Type,X-Request-ID",
+			ExposeHeaders:    "X-Request-ID,Retry-After,WWW-Authenticate",
+			AllowCredentials: false,
+			MaxAge:           600,
+		}))
+	}
+
+	f.Get("/healthz", s.healthz)
+	f.Get("/readyz", s.readyz)
+	f.Get("/openapi.yaml", s.openapi)
+	api := f.Group("/api/v1", noStore)
+	api.Post("/auth/register", s.register)
+	api.Post("/auth/login", s.login)
+	api.Get("/users/me", s.me)
+
+	s.allowed = allowHeaders(f)
+	return f, nil
+}
+
+// allowHeaders precomputes the Allow header value for each route path.
+func allowHeaders(f *fiber.App) map[string]string {
+	methods := map[string][]string{}
+	for _, r := range f.GetRoutes(true) {
+		methods[r.Path] = append(methods[r.Path], r.Method)
+	}
+	out := make(map[string]string, len(methods))
+	for p, ms := range methods {
+		sort.Strings(ms)
+		out[p] = strings.Join(ms, ", ")
+	}
+	return out
+}
+
+// Locals keys.
+const (
+	localRequestID = "authd.request_id"
+	localUserID    = "authd.user_id"
+	localRoute     = "authd.route"
+	localCause     = "authd.cause"
+)
+
+// HeaderRequestID carries the request id both ways.
+const HeaderRequestID = "X-Request-ID"
+
+// validRequestID accepts a client's id only when it is a short token of
+// characters that are safe in logs and headers.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *server) requestID(c *fiber.Ctx) error {
+	id := c.Get(HeaderRequestID)
+	if validRequestID(id) {
+		id = strings.Clone(id) // Fiber reuses the header buffer after the request.
+	} else {
+		id = newRequestID()
+	}
+	c.Locals(localRequestID, id)
+	c.Set(HeaderRequestID, id)
+	return c.Next()
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+// accessLog writes one line per request. Errors from the rest of the chain
+// are rendered here (through the app's error handler) so the line records
+// the final status.
+func (s *server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	route, _ := c.Locals(localRoute).(string)
+	if route == "" {
+		route = c.Route().Path
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", requestID(c)),
+		slog.String("method", c.Method()),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("client_ip", c.IP()),
+	}
+	if uid, ok := c.Locals(localUserID).(int64); ok {
+		attrs = append(attrs, slog.Int64("user_id", uid))
+	}
+	level := slog.LevelInfo
+	if cause, ok := c.Locals(localCause).(string); ok {
+		attrs = append(attrs, slog.String("error", cause))
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
+	return nil
+}
+
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
+	return c.Next()
+}
+
+// noStore keeps tokens and personal data out of every cache.
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return c.Next()
+}

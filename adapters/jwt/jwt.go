@@ -1,0 +1,106 @@
+// Package jwt implements ports.TokenIssuer with HS256 JSON Web Tokens
+// (github.com/golang-jwt/jwt/v5).
+package jwt
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+var _ ports.TokenIssuer = (*Issuer)(nil)
+
+// Config is what the issuer needs; cmd/authd fills it from configuration.
+type Config struct {
+	Secret   []byte
+	Issuer   string
+	Audience string
+	TTL      time.Duration
+}
+
+// Issuer signs and verifies access tokens with one symmetric key.
+type Issuer struct {
+	cfg    Config
+	method jwt.SigningMethod
+}
+
+// New returns an issuer; the secret, issuer and audience must be set and
+// the lifetime positive.
+func New(cfg Config) (*Issuer, error) {
+	switch {
+	case len(cfg.Secret) == 0:
+		return nil, errors.New("jwt: empty secret")
+	case cfg.Issuer == "":
+		return nil, errors.New("jwt: empty issuer")
+	case cfg.Audience == "":
+		return nil, errors.New("jwt: empty audience")
+	case cfg.TTL <= 0:
+		return nil, errors.New("jwt: token lifetime must be positive")
+	}
+	return &Issuer{cfg: cfg, method: jwt.SigningMethodHS256}, nil
+}
+
+// Issue signs a token for userID with iat = nbf = now and exp = now + TTL.
+func (i *Issuer) Issue(userID int64, now time.Time) (ports.AccessToken, error) {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return ports.AccessToken{}, fmt.Errorf("jwt: token id: %w", err)
+	}
+	now = now.Truncate(time.Second)
+	claims := jwt.RegisteredClaims{
+		Subject:   strconv.FormatInt(userID, 10),
+		Issuer:    i.cfg.Issuer,
+		Audience:  jwt.ClaimStrings{i.cfg.Audience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		NotBefore: jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(i.cfg.TTL)),
+		ID:        hex.EncodeToString(id[:]),
+	}
+	s, err := jwt.NewWithClaims(i.method, claims).SignedString(i.cfg.Secret)
+	if err != nil {
+		return ports.AccessToken{}, fmt.Errorf("jwt: sign: %w", err)
+	}
+	return ports.AccessToken{Token: s, ExpiresIn: i.cfg.TTL}, nil
+}
+
+// Verify accepts only HS256 tokens signed with the secret, naming the
+// configured issuer and audience, with exp present and not passed, and
+// nbf/iat (when present) not in the future. The algorithm is pinned, so an
+// "alg": "none" or RS256-with-public-key-as-secret token is refused.
+func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error) {
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{i.method.Alg()}),
+		jwt.WithIssuer(i.cfg.Issuer),
+		jwt.WithAudience(i.cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	var claims jwt.RegisteredClaims
+	_, err := p.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return i.cfg.Secret, nil })
+	if err != nil {
+		return ports.AccessClaims{}, invalid(err)
+	}
+	uid, err := strconv.ParseInt(claims.Subject, 10, 64)
+	if err != nil || uid <= 0 {
+		return ports.AccessClaims{}, invalid(fmt.Errorf("jwt: bad subject %q", claims.Subject))
+	}
+	out := ports.AccessClaims{UserID: uid, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt.Time.UTC()}
+	if claims.IssuedAt != nil {
+		out.IssuedAt = claims.IssuedAt.Time.UTC()
+	}
+	return out, nil
+}
+
+func invalid(cause error) error {
+	return &domain.Error{Code: domain.EUNAUTHORIZED, Message: domain.ErrInvalidToken.Message, Err: cause}
+}

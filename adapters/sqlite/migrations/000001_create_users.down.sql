@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS users_email_key;
+DROP TABLE IF EXISTS users;

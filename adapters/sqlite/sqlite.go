@@ -1,0 +1,149 @@
+// Package sqlite stores users in an embedded SQLite file through the
+// pure-Go driver github.com/glebarez/go-sqlite (no cgo). authd uses
+// database/sql directly, not GORM.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	gosqlite "github.com/glebarez/go-sqlite"
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// timeLayout keeps UTC timestamps as fixed-width text, so they sort and
+// compare as strings and round-trip to the microsecond.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// DB is an open SQLite database file.
+type DB struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database file at path with WAL, a
+// busy timeout and foreign keys on. It does not migrate.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	db, err := sql.Open("sqlite", fileDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// WAL lets readers run beside the one writer; more connections than
+	// that only add lock contention.
+	db.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	db.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Ping checks that the database answers a query.
+func (d *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := d.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return domain.Unavailable(err)
+	}
+	return nil
+}
+
+// Migrator returns a golang-migrate instance over the embedded migrations
+// and this database. Closing it leaves the database open.
+func (d *DB) Migrator() (*migrate.Migrate, error) {
+	src, err := iofs.New(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	drv, err := NewMigrationDriver(d.db)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	return m, nil
+}
+
+// Users returns the user repository on this database.
+func (d *DB) Users() *UserRepository { return &UserRepository{db: d.db} }
+
+var _ ports.UserRepository = (*UserRepository)(nil)
+
+// UserRepository implements ports.UserRepository.
+type UserRepository struct{ db *sql.DB }
+
+// Create inserts u. A unique-index violation on email, recognised by
+// SQLite's extended result code, is domain.ErrEmailTaken.
+func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.User, error) {
+	res, err := r.db.ExecContext(ctx,
+		`INSERT INTO users (email, password_hash, is_active, created_at) VALUES (?, ?, ?, ?)`,
+		u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt().UTC().Format(timeLayout))
+	if err != nil {
+		var se *gosqlite.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return nil, domain.ErrEmailTaken
+		}
+		return nil, storageError(err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, storageError(err)
+	}
+	return domain.RehydrateUser(id, u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt()), nil
+}
+
+// ByID returns domain.ErrUserNotFound when there is no such user.
+func (r *UserRepository) ByID(ctx context.Context, id int64) (*domain.User, error) {
+	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id = ?`, id)
+}
+
+// ByEmail returns domain.ErrUserNotFound when there is no such user.
+func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
+	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE email = ?`, email.String())
+}
+
+func (r *UserRepository) one(ctx context.Context, query string, arg any) (*domain.User, error) {
+	var (
+		id              int64
+		email, hash, ts string
+		active          bool
+	)
+	err := r.db.QueryRowContext(ctx, query, arg).Scan(&id, &email, &hash, &active, &ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.ErrUserNotFound
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	created, err := time.Parse(timeLayout, ts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: user %d: bad created_at %q: %w", id, ts, err)
+	}
+	return domain.RehydrateUser(id, email, hash, active, created), nil
+}
+
+// storageError marks any failure to reach or use the database (locked past
+// the busy timeout, I/O error, cancelled context) as EUNAVAILABLE, so the
+// client sees 503 and the log keeps the cause.
+func storageError(err error) error {
+	return domain.Unavailable(fmt.Errorf("sqlite: %w", err))
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authd/authd/adapters/bcrypt"
+)
+
+// config is every setting, read from the environment in one place. Each
+// adapter constructor is handed only the fields it needs.
+type config struct {
+	Addr            string
+	Env             string
+	Database        databaseConfig
+	AutoMigrate     bool
+	JWTSecret       []byte
+	JWTSecretRandom bool // generated at start-up (development only)
+	JWTIssuer       string
+	JWTAudience     string
+	AccessTokenTTL  time.Duration
+	BcryptCost      int
+	MinPasswordLen  int
+	LogLevel        slog.Level
+	CORSOrigins     []string
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	ShutdownTimeout time.Duration
+}
+
+const (
+	envDevelopment = "development"
+	envProduction  = "production"
+	minSecretBytes = 32
+)
+
+// databaseConfig says which store to open.
+type databaseConfig struct {
+	Driver string // "sqlite"
+	Path   string // SQLite file
+}
+
+// loadConfig reads AUTHD_* variables through getenv. Every invalid value is
+// reported, naming its variable.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(name, "%q is not a positive Go duration such as 30s or 24h", v)
+			return def
+		}
+		return d
+	}
+	integer := func(name string, def, lo, hi int) int {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			bad(name, "%q is not a whole number from %d to %d", v, lo, hi)
+			return def
+		}
+		return n
+	}
+	boolean := func(name string, def bool) bool {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(name, "%q is not true or false", v)
+			return def
+		}
+		return b
+	}
+
+	c := config{
+		Addr:            str("AUTHD_ADDR", ":8080"),
+		Env:             strings.ToLower(str("AUTHD_ENV", envDevelopment)),
+		JWTIssuer:       str("AUTHD_JWT_ISSUER", "authd"),
+		JWTAudience:     str("AUTHD_JWT_AUDIENCE", "authd"),
+		AccessTokenTTL:  dur("AUTHD_ACCESS_TOKEN_TTL", 24*time.Hour),
+		BcryptCost:      integer("AUTHD_BCRYPT_COST", bcrypt.DefaultCost, bcrypt.MinCost, bcrypt.MaxCost),
+		MinPasswordLen:  integer("AUTHD_PASSWORD_MIN_LENGTH", 8, 8, 64),
+		AutoMigrate:     boolean("AUTHD_AUTO_MIGRATE", true),
+		ReadTimeout:     dur("AUTHD_READ_TIMEOUT", 10*time.Second),
+		WriteTimeout:    dur("AUTHD_WRITE_TIMEOUT", 10*time.Second),
+		IdleTimeout:     dur("AUTHD_IDLE_TIMEOUT", 60*time.Second),
+		ShutdownTimeout: dur("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second),
+	}
+	if c.Env != envDevelopment && c.Env != envProduction {
+		bad("AUTHD_ENV", "%q is neither development nor production", c.Env)
+	}
+
+	db, err := parseDatabaseURL(str("AUTHD_DATABASE_URL", "authd.db"))
+	if err != nil {
+		bad("AUTHD_DATABASE_URL", "%v", err)
+	}
+	c.Database = db
+
+	switch lvl := strings.ToLower(str("AUTHD_LOG_LEVEL", "info")); lvl {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		bad("AUTHD_LOG_LEVEL", "%q is not one of debug, info, warn, error", lvl)
+	}
+
+	for _, o := range strings.Split(getenv("AUTHD_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o != "*" && !(strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://")) {
+			bad("AUTHD_CORS_ORIGINS", "%q is not an origin such as https://app.example.com or *", o)
+			continue
+		}
+		c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
+	}
+
+	// The secret is read raw (not trimmed): every byte is key material.
+	secret := getenv("AUTHD_JWT_SECRET")
+	switch {
+	case secret == "" && c.Env == envProduction:
+		bad("AUTHD_JWT_SECRET", "is required in production (at least %d random bytes)", minSecretBytes)
+	case len(secret) < minSecretBytes && c.Env == envProduction:
+		bad("AUTHD_JWT_SECRET", "must be at least %d bytes in production (it is %d)", minSecretBytes, len(secret))
+	case secret == "":
+		c.JWTSecret = make([]byte, minSecretBytes)
+		if _, err := rand.Read(c.JWTSecret); err != nil {
+			bad("AUTHD_JWT_SECRET", "generating a development secret: %v", err)
+		}
+		c.JWTSecretRandom = true
+	default:
+		c.JWTSecret = []byte(secret)
+	}
+	return c, errors.Join(errs...)
+}
+
+// parseDatabaseURL accepts a plain file path, sqlite:PATH, sqlite://PATH
+// (relative) or sqlite:///PATH (absolute).
+func parseDatabaseURL(raw string) (databaseConfig, error) {
+	scheme, rest, hasScheme := strings.Cut(raw, ":")
+	// A one-letter "scheme" is a Windows drive (C:\authd.db), not a URL.
+	if !hasScheme || len(scheme) == 1 || strings.ContainsAny(scheme, `/\.`) {
+		return databaseConfig{Driver: "sqlite", Path: raw}, nil
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3", "file":
+		path := strings.TrimPrefix(rest, "//")
+		if path == "" {
+			return databaseConfig{}, errors.New("sqlite URL has no file path")
+		}
+		if strings.ContainsAny(path, "?#") {
+			return databaseConfig{}, errors.New("sqlite URL options are not supported; give just the file path")
+		}
+		return databaseConfig{Driver: "sqlite", Path: path}, nil
+	default:
+		return databaseConfig{}, fmt.Errorf("unknown database scheme %q (use a file path or sqlite:PATH)", scheme)
+	}
+}

@@ -1,0 +1,111 @@
+// Package domain holds what a user is and what a valid email and password
+// are. It imports the standard library only.
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The HTTP adapter owns the one table that maps them to
+// statuses; everything here is transport-agnostic.
+const (
+	// EINVALID: the input breaks a rule of the domain (bad email, weak
+	// password). Carries per-field messages.
+	EINVALID = "invalid"
+	// ECONFLICT: the change clashes with existing state (email taken).
+	ECONFLICT = "conflict"
+	// ENOTFOUND: the thing asked for does not exist.
+	ENOTFOUND = "not_found"
+	// EUNAUTHORIZED: credentials or token are not acceptable.
+	EUNAUTHORIZED = "unauthorized"
+	// EUNAVAILABLE: a dependency (the database) cannot answer right now;
+	// the caller may retry later.
+	EUNAVAILABLE = "unavailable"
+	// EINTERNAL: anything else. Its message is never shown to a client.
+	EINTERNAL = "internal"
+)
+
+// FieldError names one rejected input field and why, in words fit for the
+// person who typed it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// Error is the one error type of the domain. Message is safe to show to a
+// client; Err is the underlying cause, for logs only.
+type Error struct {
+	Code    string
+	Message string
+	Fields  []FieldError
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns a domain error with a client-safe message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable wraps a storage or dependency failure so that callers see
+// EUNAVAILABLE while logs keep the cause.
+func Unavailable(cause error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "Service temporarily unavailable", Err: cause}
+}
+
+// ErrorCode returns the code of the first domain error in err's chain,
+// EINTERNAL for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-safe message of a domain error, or a
+// generic one for anything else so internal detail never leaks.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return "Internal error"
+}
+
+// ErrorFields returns the per-field messages of a domain error, if any.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
+}
+
+// Sentinel-shaped errors used across the core. They are values of *Error so
+// ErrorCode works on them; compare with errors.Is only on the code via
+// ErrorCode, never by identity after wrapping.
+var (
+	// ErrEmailTaken is returned when registering an email that exists.
+	ErrEmailTaken = &Error{Code: ECONFLICT, Message: "Email already registered"}
+	// ErrInvalidCredentials is the one answer for unknown email, wrong
+	// password and inactive account alike.
+	ErrInvalidCredentials = &Error{Code: EUNAUTHORIZED, Message: "Invalid credentials"}
+	// ErrInvalidToken is returned for any access token that is not
+	// acceptable, or whose user is gone or inactive.
+	ErrInvalidToken = &Error{Code: EUNAUTHORIZED, Message: "Invalid or expired access token"}
+	// ErrUserNotFound is what repositories return for a missing user.
+	ErrUserNotFound = &Error{Code: ENOTFOUND, Message: "User not found"}
+)
