@@ -17,7 +17,17 @@ type Email struct{ s string }
 // ParseEmail normalizes and validates raw. It returns an EINVALID *Error
 // with one field error for "email" when raw is not acceptable.
 func ParseEmail(raw string) (Email, error) {
-	s := strings.ToLower(strings.TrimSpace(raw))
+	s := strings.TrimSpace(raw)
+	// Only ASCII is accepted (internationalized domains in their xn-- form),
+	// and it is checked before lower-casing: strings.ToLower would turn the
+	// Kelvin sign into "k" and a dotted capital I into "i", letting two
+	// different inputs name one account.
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return Email{}, Invalid(FieldError{Field: "email", Message: "Email must use ASCII characters only (write an internationalized domain in its xn-- form)"})
+		}
+	}
+	s = strings.ToLower(s)
 	if msg := emailProblem(s); msg != "" {
 		return Email{}, Invalid(FieldError{Field: "email", Message: msg})
 	}

@@ -54,16 +54,15 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 	}
 	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 	switch {
+	case err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		// A malformed hash is an error whatever the password's length.
+		return false, fmt.Errorf("bcrypt: compare: %w", err)
 	case len(password) > domain.MaxPasswordBytes:
 		// x/crypto's Compare silently uses only the first 72 bytes, so a
 		// longer input whose prefix matches would pass. It still ran the
 		// comparison above so the answer takes the usual time.
 		return false, nil
-	case err == nil:
-		return true, nil
-	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
-		return false, nil
 	default:
-		return false, fmt.Errorf("bcrypt: compare: %w", err)
+		return err == nil, nil
 	}
 }

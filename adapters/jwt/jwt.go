@@ -33,7 +33,9 @@ type Issuer struct {
 }
 
 // New returns an issuer; the secret, issuer and audience must be set and
-// the lifetime positive.
+// the lifetime a positive whole number of seconds (token times have
+// one-second precision, so 500ms would give exp == iat and 1.5s would make
+// ExpiresIn disagree with exp).
 func New(cfg Config) (*Issuer, error) {
 	switch {
 	case len(cfg.Secret) == 0:
@@ -44,6 +46,8 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, errors.New("jwt: empty audience")
 	case cfg.TTL <= 0:
 		return nil, errors.New("jwt: token lifetime must be positive")
+	case cfg.TTL%time.Second != 0:
+		return nil, fmt.Errorf("jwt: token lifetime %v is not a whole number of seconds", cfg.TTL)
 	}
 	return &Issuer{cfg: cfg, method: jwt.SigningMethodHS256}, nil
 }

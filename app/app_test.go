@@ -1,0 +1,567 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/mock/gomock"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+	"github.com/authd/authd/ports/mock"
+)
+
+// dummyHash is what the fake hasher returns for dummyPassword in New.
+const dummyHash = "$2a$04$dummy.hash.of.the.timing.equalizer.password"
+
+// now is what the fake clock says. It has sub-second precision so a
+// use case that truncates or re-reads the time would not match it.
+var now = time.Date(2025, 3, 4, 5, 6, 7, 890123000, time.UTC)
+
+type ctxKey struct{}
+
+// testCtx is a context the use cases must hand to the ports unchanged;
+// gomock's default matcher only accepts a deep-equal one, which a fresh
+// context.Background() or a derived context is not.
+func testCtx(t *testing.T) context.Context {
+	return context.WithValue(context.Background(), ctxKey{}, t.Name())
+}
+
+type fixture struct {
+	users  *mock.MockUserRepository
+	hasher *mock.MockPasswordHasher
+	tokens *mock.MockTokenIssuer
+	clock  *mock.MockClock
+	svc    *Service
+}
+
+func newMocks(t *testing.T) *fixture {
+	ctrl := gomock.NewController(t)
+	return &fixture{
+		users:  mock.NewMockUserRepository(ctrl),
+		hasher: mock.NewMockPasswordHasher(ctrl),
+		tokens: mock.NewMockTokenIssuer(ctrl),
+		clock:  mock.NewMockClock(ctrl),
+	}
+}
+
+// newFixture builds a Service over fresh mocks. The only call it allows is
+// the one New must make: hashing the dummy password with a background
+// context. Every test then states exactly which further calls it expects;
+// any other call fails the test.
+func newFixture(t *testing.T, policy domain.PasswordPolicy) *fixture {
+	f := newMocks(t)
+	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return(dummyHash, nil)
+	svc, err := New(f.users, f.hasher, f.tokens, f.clock, policy)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	f.svc = svc
+	return f
+}
+
+func mustEmail(t *testing.T, raw string) domain.Email {
+	t.Helper()
+	e, err := domain.ParseEmail(raw)
+	if err != nil {
+		t.Fatalf("ParseEmail(%q): %v", raw, err)
+	}
+	return e
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := domain.ErrorCode(err); got != code {
+		t.Errorf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+// newUserMatcher matches the *domain.User that Register hands to Create.
+type newUserMatcher struct {
+	email     string
+	hash      string
+	createdAt time.Time
+}
+
+func (m newUserMatcher) Matches(x any) bool {
+	u, ok := x.(*domain.User)
+	return ok && u != nil &&
+		u.ID() == 0 &&
+		u.Email().String() == m.email &&
+		u.PasswordHash() == m.hash &&
+		u.CreatedAt().Equal(m.createdAt) && u.CreatedAt().Location() == time.UTC &&
+		u.IsActive()
+}
+
+func (m newUserMatcher) String() string {
+	return fmt.Sprintf("new active user (ID 0) %s with hash %q created at %v", m.email, m.hash, m.createdAt)
+}
+
+func TestNewRefusesNilPorts(t *testing.T) {
+	// No expectations: New must not call the hasher when it refuses.
+	f := newMocks(t)
+	tests := []struct {
+		name   string
+		users  ports.UserRepository
+		hasher ports.PasswordHasher
+		tokens ports.TokenIssuer
+		clock  ports.Clock
+		want   string
+	}{
+		{"users", nil, f.hasher, f.tokens, f.clock, "UserRepository"},
+		{"hasher", f.users, nil, f.tokens, f.clock, "PasswordHasher"},
+		{"tokens", f.users, f.hasher, nil, f.clock, "TokenIssuer"},
+		{"clock", f.users, f.hasher, f.tokens, nil, "Clock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, err := New(tt.users, tt.hasher, tt.tokens, tt.clock, domain.PasswordPolicy{})
+			if err == nil || svc != nil {
+				t.Fatalf("New = %v, %v; want nil and an error", svc, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewFailsWhenDummyHashFails(t *testing.T) {
+	f := newMocks(t)
+	cause := domain.Unavailable(errors.New("hasher pool full"))
+	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return("", cause)
+	svc, err := New(f.users, f.hasher, f.tokens, f.clock, domain.PasswordPolicy{})
+	if err == nil || svc != nil {
+		t.Fatalf("New = %v, %v; want nil and an error", svc, err)
+	}
+	if !errors.Is(err, cause) {
+		t.Errorf("error %v does not wrap the hasher's error", err)
+	}
+	wantCode(t, err, domain.EUNAVAILABLE)
+}
+
+func TestRegister(t *testing.T) {
+	f := newFixture(t, domain.PasswordPolicy{})
+	ctx := testCtx(t)
+	const password = "correct horse battery staple"
+	stored := domain.RehydrateUser(42, "alice@example.com", "hash-of-password", true, now)
+
+	f.hasher.EXPECT().Hash(ctx, password).Return("hash-of-password", nil)
+	f.clock.EXPECT().Now().Return(now)
+	f.users.EXPECT().Create(ctx, newUserMatcher{email: "alice@example.com", hash: "hash-of-password", createdAt: now}).Return(stored, nil)
+
+	u, err := f.svc.Register(ctx, "  Alice@Example.COM ", password)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if u != stored {
+		t.Errorf("Register returned %+v, want the repository's user %+v", u, stored)
+	}
+}
+
+func TestRegisterValidation(t *testing.T) {
+	tests := []struct {
+		name       string
+		policy     domain.PasswordPolicy
+		email, pw  string
+		wantFields []string
+	}{
+		{"bad email and short password", domain.PasswordPolicy{}, "John <john@example.com>", "short", []string{"email", "password"}},
+		{"empty email and empty password", domain.PasswordPolicy{}, "", "", []string{"email", "password"}},
+		{"bad email only", domain.PasswordPolicy{}, "john@localhost", "long enough password", []string{"email"}},
+		{"short password only", domain.PasswordPolicy{}, "john@example.com", "1234567", []string{"password"}},
+		{"73-byte password", domain.PasswordPolicy{}, "john@example.com", strings.Repeat("p", 73), []string{"password"}},
+		{"service's MinLength is applied", domain.PasswordPolicy{MinLength: 12}, "john@example.com", "elevenchars", []string{"password"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// No expectations beyond New: hasher, clock and repository
+			// must not be called for invalid input.
+			f := newFixture(t, tt.policy)
+			u, err := f.svc.Register(testCtx(t), tt.email, tt.pw)
+			if u != nil {
+				t.Errorf("Register returned a user: %+v", u)
+			}
+			var de *domain.Error
+			if !errors.As(err, &de) || de.Code != domain.EINVALID {
+				t.Fatalf("error = %v, want one EINVALID *domain.Error", err)
+			}
+			var got []string
+			for _, fe := range de.Fields {
+				got = append(got, fe.Field)
+			}
+			if !slices.Equal(got, tt.wantFields) {
+				t.Errorf("fields = %v, want %v", got, tt.wantFields)
+			}
+		})
+	}
+}
+
+func TestRegisterFailures(t *testing.T) {
+	const password = "correct horse battery staple"
+	cause := errors.New("database is locked")
+
+	t.Run("email taken is returned unchanged", func(t *testing.T) {
+		f := newFixture(t, domain.PasswordPolicy{})
+		ctx := testCtx(t)
+		f.hasher.EXPECT().Hash(ctx, password).Return("h", nil)
+		f.clock.EXPECT().Now().Return(now)
+		f.users.EXPECT().Create(ctx, newUserMatcher{email: "taken@example.com", hash: "h", createdAt: now}).Return(nil, domain.ErrEmailTaken)
+
+		u, err := f.svc.Register(ctx, "taken@example.com", password)
+		if u != nil || err != domain.ErrEmailTaken {
+			t.Fatalf("Register = %v, %v; want nil, domain.ErrEmailTaken", u, err)
+		}
+	})
+
+	t.Run("repository unavailable stays unavailable", func(t *testing.T) {
+		f := newFixture(t, domain.PasswordPolicy{})
+		ctx := testCtx(t)
+		f.hasher.EXPECT().Hash(ctx, password).Return("h", nil)
+		f.clock.EXPECT().Now().Return(now)
+		f.users.EXPECT().Create(ctx, newUserMatcher{email: "bob@example.com", hash: "h", createdAt: now}).Return(nil, domain.Unavailable(cause))
+
+		u, err := f.svc.Register(ctx, "bob@example.com", password)
+		if u != nil {
+			t.Errorf("Register returned a user: %+v", u)
+		}
+		wantCode(t, err, domain.EUNAVAILABLE)
+		if !errors.Is(err, cause) {
+			t.Errorf("error %v lost its cause", err)
+		}
+	})
+
+	t.Run("hasher failure is returned and nothing is stored", func(t *testing.T) {
+		f := newFixture(t, domain.PasswordPolicy{})
+		ctx := testCtx(t)
+		hashErr := domain.Unavailable(context.DeadlineExceeded)
+		f.hasher.EXPECT().Hash(ctx, password).Return("", hashErr)
+		// Reading the clock is harmless; storing is not (no Create).
+		f.clock.EXPECT().Now().Return(now).AnyTimes()
+
+		u, err := f.svc.Register(ctx, "bob@example.com", password)
+		if u != nil || err != hashErr {
+			t.Fatalf("Register = %v, %v; want nil and the hasher's error", u, err)
+		}
+	})
+
+	t.Run("empty hash from the hasher is internal, nothing stored", func(t *testing.T) {
+		f := newFixture(t, domain.PasswordPolicy{})
+		ctx := testCtx(t)
+		f.hasher.EXPECT().Hash(ctx, password).Return("", nil)
+		f.clock.EXPECT().Now().Return(now)
+
+		u, err := f.svc.Register(ctx, "bob@example.com", password)
+		if u != nil || err == nil {
+			t.Fatalf("Register = %v, %v; want an error", u, err)
+		}
+		wantCode(t, err, domain.EINTERNAL)
+	})
+}
+
+func TestLoginSuccess(t *testing.T) {
+	f := newFixture(t, domain.PasswordPolicy{})
+	ctx := testCtx(t)
+	const password = "correct horse battery staple"
+	user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now.Add(-time.Hour))
+	token := ports.AccessToken{Token: "signed.jwt.token", ExpiresIn: 15 * time.Minute}
+
+	gomock.InOrder(
+		f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(user, nil),
+		f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+	)
+	f.clock.EXPECT().Now().Return(now)
+	f.tokens.EXPECT().Issue(int64(42), now).Return(token, nil)
+
+	res, err := f.svc.Login(ctx, " ALICE@example.com", password)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	if res.User != user {
+		t.Errorf("User = %+v, want %+v", res.User, user)
+	}
+	if res.AccessToken != token {
+		t.Errorf("AccessToken = %+v, want %+v", res.AccessToken, token)
+	}
+}
+
+func TestLoginRejects(t *testing.T) {
+	const password = "correct horse battery staple"
+	alice := func() *domain.User {
+		return domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now)
+	}
+
+	tests := []struct {
+		name  string
+		email string
+		pw    string
+		// expect sets the calls the case needs; the mocks refuse others,
+		// in particular Issue.
+		expect func(t *testing.T, f *fixture, ctx context.Context)
+	}{
+		{
+			name: "wrong password", email: "alice@example.com", pw: "wrong password",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil)
+			},
+		},
+		{
+			name: "unknown email compares against the dummy hash", email: "nobody@example.com", pw: password,
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, domain.ErrUserNotFound)
+				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)
+			},
+		},
+		{
+			name: "unknown email, wrapped not-found", email: "nobody@example.com", pw: password,
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, fmt.Errorf("sqlite: %w", domain.ErrUserNotFound))
+				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)
+			},
+		},
+		{
+			name: "unknown email with the dummy password itself", email: "nobody@example.com", pw: dummyPassword,
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, domain.ErrUserNotFound)
+				f.hasher.EXPECT().Compare(ctx, dummyHash, dummyPassword).Return(true, nil)
+			},
+		},
+		{
+			name: "malformed email: dummy compare, no lookup", email: "John <john@example.com>", pw: password,
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)
+			},
+		},
+		{
+			name: "malformed email even if the dummy compare matches", email: "", pw: dummyPassword,
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.hasher.EXPECT().Compare(ctx, dummyHash, dummyPassword).Return(true, nil)
+			},
+		},
+		{
+			name: "inactive user with the right password", email: "alice@example.com", pw: password,
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				u := alice()
+				u.Deactivate()
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, domain.PasswordPolicy{})
+			ctx := testCtx(t)
+			tt.expect(t, f, ctx)
+			f.clock.EXPECT().Now().Return(now).AnyTimes()
+
+			res, err := f.svc.Login(ctx, tt.email, tt.pw)
+			if res != nil {
+				t.Errorf("Login returned %+v", res)
+			}
+			if err != domain.ErrInvalidCredentials {
+				t.Errorf("Login error = %v, want domain.ErrInvalidCredentials", err)
+			}
+		})
+	}
+}
+
+func TestLoginFailures(t *testing.T) {
+	const password = "correct horse battery staple"
+	cause := errors.New("dial tcp 10.0.0.5:5432: connection refused")
+
+	tests := []struct {
+		name     string
+		expect   func(t *testing.T, f *fixture, ctx context.Context)
+		wantErr  error
+		wantCode string
+	}{
+		{
+			name: "repository unavailable: no compare, not unauthorized",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(nil, domain.Unavailable(cause))
+			},
+			wantErr: cause, wantCode: domain.EUNAVAILABLE,
+		},
+		{
+			name: "repository internal error: no compare, not unauthorized",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(nil, cause)
+			},
+			wantErr: cause, wantCode: domain.EINTERNAL,
+		},
+		{
+			name: "compare error is propagated",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(false, domain.Unavailable(cause))
+			},
+			wantErr: cause, wantCode: domain.EUNAVAILABLE,
+		},
+		{
+			name: "compare error on the dummy path is propagated",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(nil, domain.ErrUserNotFound)
+				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, cause)
+			},
+			wantErr: cause, wantCode: domain.EINTERNAL,
+		},
+		{
+			name: "issue error is propagated",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				f.clock.EXPECT().Now().Return(now)
+				f.tokens.EXPECT().Issue(int64(42), now).Return(ports.AccessToken{}, cause)
+			},
+			wantErr: cause, wantCode: domain.EINTERNAL,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, domain.PasswordPolicy{})
+			ctx := testCtx(t)
+			tt.expect(t, f, ctx)
+
+			res, err := f.svc.Login(ctx, "alice@example.com", password)
+			if res != nil {
+				t.Errorf("Login returned %+v", res)
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Login error = %v, want it to wrap %v", err, tt.wantErr)
+			}
+			wantCode(t, err, tt.wantCode)
+		})
+	}
+}
+
+// authenticators runs a case against both Authenticate and CurrentUser,
+// which share their errors.
+var authenticators = []struct {
+	name string
+	call func(s *Service, ctx context.Context, token string) (*domain.User, ports.AccessClaims, error)
+}{
+	{"Authenticate", func(s *Service, ctx context.Context, token string) (*domain.User, ports.AccessClaims, error) {
+		return s.Authenticate(ctx, token)
+	}},
+	{"CurrentUser", func(s *Service, ctx context.Context, token string) (*domain.User, ports.AccessClaims, error) {
+		u, err := s.CurrentUser(ctx, token)
+		return u, ports.AccessClaims{}, err
+	}},
+}
+
+func TestAuthenticateSuccess(t *testing.T) {
+	claims := ports.AccessClaims{UserID: 42, TokenID: "jti-1", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(14 * time.Minute)}
+	for _, a := range authenticators {
+		t.Run(a.name, func(t *testing.T) {
+			f := newFixture(t, domain.PasswordPolicy{})
+			ctx := testCtx(t)
+			user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now)
+			f.clock.EXPECT().Now().Return(now)
+			f.tokens.EXPECT().Verify("the.bearer.token", now).Return(claims, nil)
+			f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil)
+
+			u, gotClaims, err := a.call(f.svc, ctx, "the.bearer.token")
+			if err != nil {
+				t.Fatalf("%s: %v", a.name, err)
+			}
+			if u != user {
+				t.Errorf("user = %+v, want %+v", u, user)
+			}
+			if a.name == "Authenticate" && gotClaims != claims {
+				t.Errorf("claims = %+v, want %+v", gotClaims, claims)
+			}
+		})
+	}
+}
+
+func TestAuthenticateFailures(t *testing.T) {
+	claims := ports.AccessClaims{UserID: 42, TokenID: "jti-1", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+	cause := errors.New("database is locked")
+	jwtErr := &domain.Error{Code: domain.EUNAUTHORIZED, Message: domain.ErrInvalidToken.Message, Err: errors.New("token is expired")}
+
+	tests := []struct {
+		name string
+		// afterVerify sets what happens once the token is verified; nil
+		// means Verify fails with verifyErr and nothing else is called.
+		verifyErr   error
+		afterVerify func(f *fixture, ctx context.Context)
+		wantErr     error // matched with errors.Is
+		wantCode    string
+	}{
+		{
+			name: "token rejected", verifyErr: jwtErr,
+			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
+		},
+		{
+			name: "token rejected with the bare sentinel", verifyErr: domain.ErrInvalidToken,
+			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
+		},
+		{
+			name: "verifier internal error is not a 401", verifyErr: cause,
+			wantErr: cause, wantCode: domain.EINTERNAL,
+		},
+		{
+			name: "user gone",
+			afterVerify: func(f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByID(ctx, int64(42)).Return(nil, domain.ErrUserNotFound)
+			},
+			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
+		},
+		{
+			name: "user gone, wrapped not-found",
+			afterVerify: func(f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByID(ctx, int64(42)).Return(nil, fmt.Errorf("sqlite: %w", domain.ErrUserNotFound))
+			},
+			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
+		},
+		{
+			name: "user inactive",
+			afterVerify: func(f *fixture, ctx context.Context) {
+				u := domain.RehydrateUser(42, "alice@example.com", "stored-hash", false, now)
+				f.users.EXPECT().ByID(ctx, int64(42)).Return(u, nil)
+			},
+			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
+		},
+		{
+			name: "repository unavailable",
+			afterVerify: func(f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByID(ctx, int64(42)).Return(nil, domain.Unavailable(cause))
+			},
+			wantErr: cause, wantCode: domain.EUNAVAILABLE,
+		},
+	}
+	for _, tt := range tests {
+		for _, a := range authenticators {
+			t.Run(tt.name+"/"+a.name, func(t *testing.T) {
+				f := newFixture(t, domain.PasswordPolicy{})
+				ctx := testCtx(t)
+				f.clock.EXPECT().Now().Return(now)
+				if tt.afterVerify == nil {
+					f.tokens.EXPECT().Verify("the.bearer.token", now).Return(ports.AccessClaims{}, tt.verifyErr)
+				} else {
+					f.tokens.EXPECT().Verify("the.bearer.token", now).Return(claims, nil)
+					tt.afterVerify(f, ctx)
+				}
+
+				u, gotClaims, err := a.call(f.svc, ctx, "the.bearer.token")
+				if u != nil {
+					t.Errorf("returned user %+v", u)
+				}
+				if gotClaims != (ports.AccessClaims{}) {
+					t.Errorf("returned claims %+v with an error", gotClaims)
+				}
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("error = %v, want %v", err, tt.wantErr)
+				}
+				wantCode(t, err, tt.wantCode)
+			})
+		}
+	}
+}
