@@ -24,7 +24,15 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 			return nil, &requestError{status: fiber.StatusUnsupportedMediaType, detail: "The request body must be JSON (Content-Type: application/json)"}
 		}
 	}
-	body := c.Body()
+	// Fiber's c.Body() would inflate a gzip, deflate or brotli body with no
+	// size limit (and several layers of it), sidestepping BodyLimit: a few
+	// KiB on the wire could become gigabytes. No coding is accepted, and
+	// the raw bytes are read so nothing is ever inflated.
+	if ce := strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)); ce != "" && !strings.EqualFold(ce, "identity") {
+		c.Set(fiber.HeaderAcceptEncoding, "identity")
+		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, detail: "The request body must not be compressed (no Content-Encoding is supported)"}
+	}
+	body := c.Request().Body()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, badRequest("The request body is empty; send a JSON object")
 	}

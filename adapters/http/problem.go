@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -104,6 +105,17 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		fe     *fiber.Error
 		status int
 	)
+	if requestID(c) == "" {
+		// fasthttp rejected the request before routing (a body over
+		// BodyLimit, oversized headers, a read timeout) and called this
+		// handler directly, so no middleware ran: give the response its
+		// request id and security headers, and log it, as they would have.
+		start := time.Now()
+		assignRequestID(c)
+		setSecurityHeaders(c)
+		c.Locals(localRoute, "unmatched")
+		defer s.logAccess(c, start)
+	}
 	switch {
 	case errors.As(err, &re):
 		p = newProblem(c, re.status, re.detail)

@@ -64,14 +64,18 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	}
 	s := &server{svc: svc, log: logger, cfg: cfg}
 	f := fiber.New(fiber.Config{
-		AppName:               "authd",
-		ErrorHandler:          s.errorHandler,
-		BodyLimit:             BodyLimit,
-		CaseSensitive:         true,
-		DisableStartupMessage: true,
-		ReadTimeout:           cfg.ReadTimeout,
-		WriteTimeout:          cfg.WriteTimeout,
-		IdleTimeout:           cfg.IdleTimeout,
+		AppName:      "authd",
+		ErrorHandler: s.errorHandler,
+		BodyLimit:    BodyLimit,
+		// The API takes JSON only. Left on, fasthttp parses any multipart
+		// body before routing, so a malformed one is a 400 instead of the
+		// documented 415, and a well-formed one is parsed for nothing.
+		DisablePreParseMultipartForm: true,
+		CaseSensitive:                true,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
 	})
 	f.Use(s.requestID, s.accessLog, recover.New(), securityHeaders)
 	if len(cfg.CORSOrigins) > 0 {
@@ -144,6 +148,13 @@ func newRequestID() string {
 }
 
 func (s *server) requestID(c *fiber.Ctx) error {
+	assignRequestID(c)
+	return c.Next()
+}
+
+// assignRequestID adopts the client's X-Request-ID when it is valid, or
+// generates one, and puts it in Locals and on the response.
+func assignRequestID(c *fiber.Ctx) {
 	id := c.Get(HeaderRequestID)
 	if validRequestID(id) {
 		id = strings.Clone(id) // Fiber reuses the header buffer after the request.
@@ -152,7 +163,6 @@ func (s *server) requestID(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, id)
 	c.Set(HeaderRequestID, id)
-	return c.Next()
 }
 
 func requestID(c *fiber.Ctx) string {
@@ -170,6 +180,12 @@ func (s *server) accessLog(c *fiber.Ctx) error {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
 	}
+	s.logAccess(c, start)
+	return nil
+}
+
+// logAccess writes the access line for a request that started at start.
+func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 	status := c.Response().StatusCode()
 	route, _ := c.Locals(localRoute).(string)
 	if route == "" {
@@ -192,15 +208,18 @@ func (s *server) accessLog(c *fiber.Ctx) error {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
-	return nil
 }
 
 func securityHeaders(c *fiber.Ctx) error {
+	setSecurityHeaders(c)
+	return c.Next()
+}
+
+func setSecurityHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderXFrameOptions, "DENY")
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
-	return c.Next()
 }
 
 // noStore keeps tokens and personal data out of every cache.

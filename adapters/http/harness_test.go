@@ -1,0 +1,534 @@
+package http_test
+
+// This file holds the test harness: small in-memory fakes of the ports
+// (the architecture forbids importing another adapter, so no sqlite, bcrypt
+// or jwt here), a builder for the real Fiber app, and request helpers.
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	httpapi "github.com/authd/authd/adapters/http"
+	"github.com/authd/authd/app"
+	"github.com/authd/authd/docs"
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+// t0 is the fake clock's starting time.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// tokenTTL matches the production default (expires_in 86400).
+const tokenTTL = 24 * time.Hour
+
+// ---------------------------------------------------------------- fakes
+
+// fakeUsers is an in-memory ports.UserRepository. It hands out copies so a
+// test mutating its own *domain.User cannot reach the store, and counts
+// calls so tests can assert that nothing was read or written.
+type fakeUsers struct {
+	mu      sync.Mutex
+	byID    map[int64]*domain.User
+	nextID  int64
+	err     error  // when set, every method returns it
+	panicky string // when set, every method panics with it
+	creates atomic.Int64
+	reads   atomic.Int64
+}
+
+var _ ports.UserRepository = (*fakeUsers)(nil)
+
+func newFakeUsers() *fakeUsers { return &fakeUsers{byID: map[int64]*domain.User{}} }
+
+func cloneUser(u *domain.User) *domain.User {
+	return domain.RehydrateUser(u.ID(), u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt())
+}
+
+func (f *fakeUsers) fail() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.panicky != "" {
+		panic(f.panicky)
+	}
+	return f.err
+}
+
+func (f *fakeUsers) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeUsers) setPanic(msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.panicky = msg
+}
+
+func (f *fakeUsers) Create(_ context.Context, u *domain.User) (*domain.User, error) {
+	f.creates.Add(1)
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range f.byID {
+		if v.Email() == u.Email() {
+			return nil, domain.ErrEmailTaken
+		}
+	}
+	f.nextID++
+	stored := domain.RehydrateUser(f.nextID, u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt())
+	f.byID[stored.ID()] = stored
+	return cloneUser(stored), nil
+}
+
+func (f *fakeUsers) ByID(_ context.Context, id int64) (*domain.User, error) {
+	f.reads.Add(1)
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u, ok := f.byID[id]; ok {
+		return cloneUser(u), nil
+	}
+	return nil, domain.ErrUserNotFound
+}
+
+func (f *fakeUsers) ByEmail(_ context.Context, email domain.Email) (*domain.User, error) {
+	f.reads.Add(1)
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.byID {
+		if u.Email() == email {
+			return cloneUser(u), nil
+		}
+	}
+	return nil, domain.ErrUserNotFound
+}
+
+// deactivate marks the stored user with that email inactive.
+func (f *fakeUsers) deactivate(t *testing.T, email string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.byID {
+		if u.Email().String() == email {
+			u.Deactivate()
+			return
+		}
+	}
+	t.Fatalf("deactivate: no user %q", email)
+}
+
+// remove deletes the stored user with that id.
+func (f *fakeUsers) remove(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.byID, id)
+}
+
+func (f *fakeUsers) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.byID)
+}
+
+// fakeHasher is a fast, deterministic ports.PasswordHasher whose output
+// does not contain the password, so a log test can look for either.
+type fakeHasher struct{ hashes atomic.Int64 }
+
+var _ ports.PasswordHasher = (*fakeHasher)(nil)
+
+func fakeHash(password string) string {
+	sum := sha256.Sum256([]byte("authd-test-pepper:" + password))
+	return "$fake$" + hex.EncodeToString(sum[:])
+}
+
+func (h *fakeHasher) Hash(_ context.Context, password string) (string, error) {
+	h.hashes.Add(1)
+	return fakeHash(password), nil
+}
+
+func (h *fakeHasher) Compare(_ context.Context, hash, password string) (bool, error) {
+	return hmac.Equal([]byte(hash), []byte(fakeHash(password))), nil
+}
+
+// fakeTokens is a JWT-shaped HMAC token issuer: header.payload.signature,
+// each base64url. It checks the signature and the expiry, so tampered and
+// expired tokens are rejected exactly as the port promises.
+type fakeTokens struct {
+	key []byte
+	n   atomic.Int64
+}
+
+var _ ports.TokenIssuer = (*fakeTokens)(nil)
+
+type fakeClaims struct {
+	Sub int64  `json:"sub"`
+	Iat int64  `json:"iat"`
+	Exp int64  `json:"exp"`
+	Jti string `json:"jti"`
+}
+
+var b64 = base64.RawURLEncoding
+
+func (f *fakeTokens) sign(s string) string {
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte(s))
+	return b64.EncodeToString(m.Sum(nil))
+}
+
+func (f *fakeTokens) Issue(userID int64, now time.Time) (ports.AccessToken, error) {
+	c := fakeClaims{Sub: userID, Iat: now.Unix(), Exp: now.Add(tokenTTL).Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
+	p, _ := json.Marshal(c)
+	unsigned := b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + b64.EncodeToString(p)
+	return ports.AccessToken{Token: unsigned + "." + f.sign(unsigned), ExpiresIn: tokenTTL}, nil
+}
+
+func (f *fakeTokens) Verify(token string, now time.Time) (ports.AccessClaims, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ports.AccessClaims{}, domain.ErrInvalidToken
+	}
+	if !hmac.Equal([]byte(parts[2]), []byte(f.sign(parts[0]+"."+parts[1]))) {
+		return ports.AccessClaims{}, domain.ErrInvalidToken
+	}
+	raw, err := b64.DecodeString(parts[1])
+	if err != nil {
+		return ports.AccessClaims{}, domain.ErrInvalidToken
+	}
+	var c fakeClaims
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return ports.AccessClaims{}, domain.ErrInvalidToken
+	}
+	if !now.Before(time.Unix(c.Exp, 0)) {
+		return ports.AccessClaims{}, domain.ErrInvalidToken
+	}
+	return ports.AccessClaims{UserID: c.Sub, TokenID: c.Jti, IssuedAt: time.Unix(c.Iat, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
+}
+
+// fakeClock is a settable ports.Clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+var _ ports.Clock = (*fakeClock)(nil)
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write
+// while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// -------------------------------------------------------------- harness
+
+type harness struct {
+	t      *testing.T
+	app    *fiber.App
+	users  *fakeUsers
+	hasher *fakeHasher
+	tokens *fakeTokens
+	clock  *fakeClock
+	logs   *syncBuffer
+
+	readyMu  sync.Mutex
+	readyErr error
+}
+
+type harnessConfig struct {
+	users ports.UserRepository // nil means the harness's fakeUsers
+	cors  []string
+}
+
+type option func(*harnessConfig)
+
+// withUsers replaces the in-memory repository, e.g. with a gomock mock.
+func withUsers(r ports.UserRepository) option { return func(c *harnessConfig) { c.users = r } }
+
+func withCORS(origins ...string) option { return func(c *harnessConfig) { c.cors = origins } }
+
+// newHarness wires the real app.Service and the real Fiber app from fakes.
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	var hc harnessConfig
+	for _, o := range opts {
+		o(&hc)
+	}
+	h := &harness{
+		t:      t,
+		users:  newFakeUsers(),
+		hasher: &fakeHasher{},
+		tokens: &fakeTokens{key: []byte("test-signing-key-0123456789abcdef")},
+		clock:  &fakeClock{now: t0},
+		logs:   &syncBuffer{},
+	}
+	var repo ports.UserRepository = h.users
+	if hc.users != nil {
+		repo = hc.users
+	}
+	svc, err := app.New(repo, h.hasher, h.tokens, h.clock, domain.PasswordPolicy{})
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
+	f, err := httpapi.New(httpapi.Config{
+		CORSOrigins: hc.cors,
+		OpenAPI:     docs.OpenAPI,
+		Ready: func(context.Context) error {
+			h.readyMu.Lock()
+			defer h.readyMu.Unlock()
+			return h.readyErr
+		},
+	}, svc, logger)
+	if err != nil {
+		t.Fatalf("httpapi.New: %v", err)
+	}
+	h.app = f
+	return h
+}
+
+func (h *harness) setReady(err error) {
+	h.readyMu.Lock()
+	defer h.readyMu.Unlock()
+	h.readyErr = err
+}
+
+// response is a fully read HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) String() string {
+	return fmt.Sprintf("%d %v %s", r.status, r.header, r.body)
+}
+
+// do sends req through the real Fiber app with app.Test (no timeout).
+func (h *harness) do(req *http.Request) *response {
+	h.t.Helper()
+	res, err := h.app.Test(req, -1)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatalf("reading body: %v", err)
+	}
+	observe(req.Method, req.URL.Path, res.StatusCode)
+	return &response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// newRequest builds a request. A non-nil body gets Content-Type
+// application/json unless headers say otherwise ("Content-Type": "" removes it).
+func newRequest(method, target, body string, headers ...string) *http.Request {
+	var r io.Reader = http.NoBody
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, target, r)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return req
+}
+
+func (h *harness) post(target, body string, headers ...string) *response {
+	h.t.Helper()
+	return h.do(newRequest(http.MethodPost, target, body, headers...))
+}
+
+func (h *harness) get(target string, headers ...string) *response {
+	h.t.Helper()
+	return h.do(newRequest(http.MethodGet, target, "", headers...))
+}
+
+const (
+	registerPath = "/api/v1/auth/register"
+	loginPath    = "/api/v1/auth/login"
+	mePath       = "/api/v1/users/me"
+)
+
+func credsJSON(email, password string) string {
+	b, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	return string(b)
+}
+
+// register registers a user and fails the test unless it gets 201.
+func (h *harness) register(email, password string) map[string]any {
+	h.t.Helper()
+	r := h.post(registerPath, credsJSON(email, password))
+	if r.status != http.StatusCreated {
+		h.t.Fatalf("register %s: %v", email, r)
+	}
+	return decodeObject(h.t, r)
+}
+
+// login logs in and returns the access token, failing unless 200.
+func (h *harness) login(email, password string) string {
+	h.t.Helper()
+	r := h.post(loginPath, credsJSON(email, password))
+	if r.status != http.StatusOK {
+		h.t.Fatalf("login %s: %v", email, r)
+	}
+	tok, _ := decodeObject(h.t, r)["access_token"].(string)
+	if tok == "" {
+		h.t.Fatalf("login %s: no access_token in %s", email, r.body)
+	}
+	return tok
+}
+
+// -------------------------------------------------------------- asserts
+
+func decodeObject(t *testing.T, r *response) map[string]any {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("response body is not a JSON object: %v: %q", err, r.body)
+	}
+	return m
+}
+
+func mediaType(r *response) string {
+	ct := r.header.Get("Content-Type")
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.TrimSpace(strings.ToLower(mt))
+}
+
+// wantStatus fails the test unless r has the given status.
+func wantStatus(t *testing.T, r *response, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+}
+
+// wantProblem checks that r is an RFC 9457 problem with the given status:
+// problem+json media type, type/title/status/detail members, and a
+// request_id equal to the X-Request-ID header. It returns the body.
+func wantProblem(t *testing.T, r *response, status int) map[string]any {
+	t.Helper()
+	wantStatus(t, r, status)
+	if mt := mediaType(r); mt != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", r.header.Get("Content-Type"))
+	}
+	p := decodeObject(t, r)
+	if p["type"] != "about:blank" {
+		t.Errorf("type = %v, want about:blank", p["type"])
+	}
+	if want := http.StatusText(status); p["title"] != want {
+		t.Errorf("title = %v, want %q", p["title"], want)
+	}
+	if n, ok := p["status"].(json.Number); !ok || n.String() != strconv.Itoa(status) {
+		t.Errorf("status member = %#v, want the integer %d", p["status"], status)
+	}
+	if d, ok := p["detail"].(string); !ok || d == "" {
+		t.Errorf("detail = %#v, want a non-empty string", p["detail"])
+	}
+	id := r.header.Get("X-Request-ID")
+	if id == "" {
+		t.Errorf("no X-Request-ID header on a %d problem", status)
+	}
+	if p["request_id"] != id {
+		t.Errorf("request_id = %v, want the X-Request-ID header %q", p["request_id"], id)
+	}
+	return p
+}
+
+// wantFields checks a 422 problem's errors list names exactly these
+// fields, each with a non-empty message.
+func wantFields(t *testing.T, p map[string]any, fields ...string) {
+	t.Helper()
+	list, ok := p["errors"].([]any)
+	if !ok {
+		t.Fatalf("errors = %#v, want a list", p["errors"])
+	}
+	var got []string
+	for _, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok || len(m) != 2 {
+			t.Fatalf("errors item = %#v, want exactly {field, message}", e)
+		}
+		f, _ := m["field"].(string)
+		msg, _ := m["message"].(string)
+		if f == "" || msg == "" {
+			t.Fatalf("errors item = %#v, want non-empty field and message", e)
+		}
+		got = append(got, f)
+	}
+	if strings.Join(got, ",") != strings.Join(fields, ",") {
+		t.Fatalf("errors name fields %v, want %v", got, fields)
+	}
+}
+
+// withoutRequestID returns the body of a problem with request_id removed,
+// re-encoded canonically, so two problems can be compared.
+func withoutRequestID(t *testing.T, r *response) string {
+	t.Helper()
+	m := decodeObject(t, r)
+	delete(m, "request_id")
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
