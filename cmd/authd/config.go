@@ -110,6 +110,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IdleTimeout:     dur("AUTHD_IDLE_TIMEOUT", 60*time.Second),
 		ShutdownTimeout: dur("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
+	if c.AccessTokenTTL%time.Second != 0 {
+		bad("AUTHD_ACCESS_TOKEN_TTL", "%v is not a whole number of seconds (token times have one-second precision)", c.AccessTokenTTL)
+	}
 	if c.Env != envDevelopment && c.Env != envProduction {
 		bad("AUTHD_ENV", "%q is neither development nor production", c.Env)
 	}

@@ -47,6 +47,7 @@ func migrateUp(st store) error {
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrate up: %w", err)
 	}
@@ -67,6 +68,7 @@ func runMigrate(ctx context.Context, cfg config, args []string, out io.Writer) e
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	switch args[0] {
 	case "up":
 		if len(args) != 1 {

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects what run writes to stdout, safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// listenAddr waits for the "listening" log record and returns its address.
+func listenAddr(t *testing.T, logs interface{ String() string }, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				return rec.Addr
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("authd exited before listening: %v\n%s", err, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("authd did not start listening:\n%s", logs.String())
+	return ""
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	return m
+}
+
+func (c client) do(method, path, body string, header ...string) response {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// expectProblem checks an RFC 9457 error response.
+func expectProblem(t *testing.T, r response, status int, detail string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	m := r.json(t)
+	for _, k := range []string{"type", "title", "status", "detail"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("problem lacks %q: %s", k, r.body)
+		}
+	}
+	if m["status"] != float64(status) {
+		t.Errorf("problem status %v, want %d", m["status"], status)
+	}
+	if detail != "" && m["detail"] != detail {
+		t.Errorf("detail %q, want %q", m["detail"], detail)
+	}
+}
+
+// TestEndToEnd runs the real wiring on :0 with a temporary SQLite file and
+// walks register -> login -> me plus the error cases of the API contract.
+func TestEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	const password = "correct horse battery"
+	vars := map[string]string{
+		"AUTHD_ADDR":         "127.0.0.1:0",
+		"AUTHD_DATABASE_URL": filepath.Join(dir, "authd.db"),
+		"AUTHD_BCRYPT_COST":  "4",
+		"AUTHD_JWT_SECRET":   "e2e-secret-that-is-at-least-32-bytes-long",
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, env(vars), logs, io.Discard) }()
+	c := client{t: t, base: "http://" + listenAddr(t, logs, done)}
+
+	// Register, normalizing the email.
+	r := c.do("POST", "/api/v1/auth/register", `{"email":"  Alice@Example.COM ","password":"`+password+`"}`)
+	if r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	user := r.json(t)
+	if user["email"] != "alice@example.com" || user["is_active"] != true || user["id"] == nil {
+		t.Errorf("register body %s", r.body)
+	}
+	created, err := time.Parse(time.RFC3339, user["created_at"].(string))
+	if err != nil || created.Location() != time.UTC || time.Since(created) > time.Minute {
+		t.Errorf("created_at %v: %v", user["created_at"], err)
+	}
+	if len(user) != 4 {
+		t.Errorf("user object has extra fields: %s", r.body)
+	}
+
+	// Duplicate, compared case-insensitively.
+	expectProblem(t, c.do("POST", "/api/v1/auth/register", `{"email":"ALICE@example.com","password":"another password"}`), 400, "Email already registered")
+
+	// Validation and malformed bodies; none of them may create a user.
+	r = c.do("POST", "/api/v1/auth/register", `{"email":"bob@","password":"short"}`)
+	expectProblem(t, r, 422, "")
+	if errs, _ := r.json(t)["errors"].([]any); len(errs) != 2 {
+		t.Errorf("want field errors for email and password: %s", r.body)
+	}
+	long := strings.Repeat("x", 73)
+	expectProblem(t, c.do("POST", "/api/v1/auth/register", `{"email":"bob@example.com","password":"`+long+`"}`), 422, "")
+	for _, body := range []string{
+		`{"email":"bob@example.com","password":"12345678"`,
+		`{"email":"bob@example.com","password":"12345678"} trailing`,
+		`{"email":"bob@example.com","password":12345678}`,
+		`{"email":["bob@example.com"],"password":"12345678"}`,
+		`[{"email":"bob@example.com","password":"12345678"}]`,
+		` `,
+	} {
+		expectProblem(t, c.do("POST", "/api/v1/auth/register", body), 400, "")
+	}
+	expectProblem(t, c.do("POST", "/api/v1/auth/login", `{"email":"bob@example.com","password":"12345678"}`), 401, "Invalid credentials")
+
+	// Login.
+	r = c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"`+password+`"}`)
+	if r.status != 200 {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	tok := r.json(t)
+	if tok["token_type"] != "bearer" || tok["expires_in"] != float64(86400) || !strings.HasPrefix(tok["access_token"].(string), "eyJ") {
+		t.Errorf("login body %s", r.body)
+	}
+	access := tok["access_token"].(string)
+
+	// Wrong password and unknown email look the same.
+	wrong := c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"wrong password"}`)
+	unknown := c.do("POST", "/api/v1/auth/login", `{"email":"nobody@example.com","password":"wrong password"}`)
+	expectProblem(t, wrong, 401, "Invalid credentials")
+	expectProblem(t, unknown, 401, "Invalid credentials")
+	w, u := wrong.json(t), unknown.json(t)
+	delete(w, "request_id")
+	delete(u, "request_id")
+	if fmt.Sprint(w) != fmt.Sprint(u) {
+		t.Errorf("wrong password %v and unknown email %v differ", w, u)
+	}
+
+	// Current user.
+	r = c.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+access)
+	if r.status != 200 {
+		t.Fatalf("me: %d %s", r.status, r.body)
+	}
+	if me := r.json(t); me["id"] != user["id"] || me["email"] != "alice@example.com" || me["created_at"] != user["created_at"] {
+		t.Errorf("me %s, registered %v", r.body, user)
+	}
+	tampered := access[:len(access)-2] + "AA"
+	for _, h := range []string{"", "Bearer", "Basic YWxpY2U6cGFzcw==", "Bearer not.a.jwt", "Bearer " + tampered} {
+		r := c.do("GET", "/api/v1/users/me", "", "Authorization", h)
+		expectProblem(t, r, 401, "")
+		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%q: WWW-Authenticate %q", h, r.header.Get("WWW-Authenticate"))
+		}
+	}
+
+	// Probes, docs, and errors for unknown routes and methods.
+	if r := c.do("GET", "/healthz", ""); r.status != 200 || r.json(t)["status"] != "ok" {
+		t.Errorf("healthz %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/readyz", ""); r.status != 200 {
+		t.Errorf("readyz %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/openapi.yaml", ""); r.status != 200 || !bytes.HasPrefix(r.body, []byte("openapi: 3.1")) {
+		t.Errorf("openapi %d %.40s", r.status, r.body)
+	}
+	expectProblem(t, c.do("GET", "/nope", ""), 404, "")
+	expectProblem(t, c.do("DELETE", "/api/v1/users/me", ""), 405, "")
+
+	// Request ids are echoed when safe and generated otherwise.
+	if r := c.do("GET", "/healthz", "", "X-Request-ID", "trace-42"); r.header.Get("X-Request-ID") != "trace-42" {
+		t.Errorf("request id %q", r.header.Get("X-Request-ID"))
+	}
+	if r := c.do("GET", "/healthz", "", "X-Request-ID", "bad id <script>"); r.header.Get("X-Request-ID") == "" || strings.Contains(r.header.Get("X-Request-ID"), "script") {
+		t.Errorf("request id %q", r.header.Get("X-Request-ID"))
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+
+	// No secret reached the log.
+	out := logs.String()
+	sig := access[strings.LastIndexByte(access, '.')+1:]
+	for _, secret := range []string{password, "wrong password", access, sig, vars["AUTHD_JWT_SECRET"], "$2a$", "YWxpY2U6cGFzcw=="} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains a secret %q", secret)
+		}
+	}
+	if !strings.Contains(out, `"route":"/api/v1/users/me"`) || !strings.Contains(out, `"user_id":`) {
+		t.Errorf("access log lacks route or user id:\n%s", out)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	vars := map[string]string{"AUTHD_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "m.db")}
+	step := func(want string, args ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), append([]string{"migrate"}, args...), env(vars), &out, io.Discard); err != nil {
+			t.Fatalf("migrate %v: %v", args, err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("migrate %v printed %q, want %q", args, out.String(), want)
+		}
+	}
+	step("version: none", "version")
+	step("version: 1 (clean)", "up")
+	step("version: 1 (clean)", "up")
+	step("version: none", "down")
+	step("version: 1 (clean)", "up")
+	for _, bad := range [][]string{{"migrate"}, {"migrate", "sideways"}, {"migrate", "down", "-1"}, {"frobnicate"}} {
+		if err := run(context.Background(), bad, env(vars), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestStartupRefusesBadConfiguration(t *testing.T) {
+	err := run(context.Background(), nil, env(map[string]string{"AUTHD_ENV": "production"}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "AUTHD_JWT_SECRET") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBinary builds cmd/authd, runs it as a user would, and stops it with
+// SIGTERM: the process must serve, then exit 0 after a graceful shutdown.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "authd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "AUTHD_ADDR=127.0.0.1:0", "AUTHD_BCRYPT_COST=4")
+	logs := &syncBuffer{}
+	cmd.Stdout = logs
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	c := client{t: t, base: "http://" + listenAddr(t, logs, done)}
+
+	if r := c.do("POST", "/api/v1/auth/register", `{"email":"bin@example.com","password":"binary password"}`); r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	if r := c.do("POST", "/api/v1/auth/login", `{"email":"bin@example.com","password":"binary password"}`); r.status != 200 {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "authd.db")); err != nil {
+		t.Errorf("default database file: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no graceful stop in log:\n%s", logs.String())
+	}
+}
