@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"time"
 
@@ -119,13 +120,20 @@ const readinessTimeout = 2 * time.Second
 func (s *server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), readinessTimeout)
 	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		c.Locals(localCause, err.Error())
-		p := newProblem(c, fiber.StatusServiceUnavailable, "The database is not answering")
-		p.Checks = map[string]string{"database": "unavailable"}
-		return writeProblem(c, p)
+	checks, ready := s.cfg.Ready(ctx)
+	if ready {
+		return c.JSON(fiber.Map{"status": "ready", "checks": checks})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "checks": fiber.Map{"database": "ok"}})
+	var notOK []string
+	for name, state := range checks {
+		if state != "ok" {
+			notOK = append(notOK, name+" "+state)
+		}
+	}
+	sort.Strings(notOK)
+	p := newProblem(c, fiber.StatusServiceUnavailable, "Not ready: "+strings.Join(notOK, ", "))
+	p.Checks = checks
+	return writeProblem(c, p)
 }
 
 func (s *server) openapi(c *fiber.Ctx) error {

@@ -281,12 +281,13 @@ type harness struct {
 	logs   *syncBuffer
 
 	readyMu  sync.Mutex
-	readyErr error
+	notReady map[string]string
 }
 
 type harnessConfig struct {
-	users ports.UserRepository // nil means the harness's fakeUsers
-	cors  []string
+	users          ports.UserRepository // nil means the harness's fakeUsers
+	cors           []string
+	requestTimeout time.Duration
 }
 
 type option func(*harnessConfig)
@@ -295,6 +296,10 @@ type option func(*harnessConfig)
 func withUsers(r ports.UserRepository) option { return func(c *harnessConfig) { c.users = r } }
 
 func withCORS(origins ...string) option { return func(c *harnessConfig) { c.cors = origins } }
+
+func withRequestTimeout(d time.Duration) option {
+	return func(c *harnessConfig) { c.requestTimeout = d }
+}
 
 // newHarness wires the real app.Service and the real Fiber app from fakes.
 func newHarness(t *testing.T, opts ...option) *harness {
@@ -321,12 +326,16 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	f, err := httpapi.New(httpapi.Config{
-		CORSOrigins: hc.cors,
-		OpenAPI:     docs.OpenAPI,
-		Ready: func(context.Context) error {
+		CORSOrigins:    hc.cors,
+		OpenAPI:        docs.OpenAPI,
+		RequestTimeout: hc.requestTimeout,
+		Ready: func(context.Context) (map[string]string, bool) {
 			h.readyMu.Lock()
 			defer h.readyMu.Unlock()
-			return h.readyErr
+			if h.notReady != nil {
+				return h.notReady, false
+			}
+			return map[string]string{"database": "ok", "migrations": "ok"}, true
 		},
 	}, svc, logger)
 	if err != nil {
@@ -336,10 +345,12 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	return h
 }
 
-func (h *harness) setReady(err error) {
+// setNotReady makes the readiness check fail with these checks; nil makes
+// it pass again.
+func (h *harness) setNotReady(checks map[string]string) {
 	h.readyMu.Lock()
 	defer h.readyMu.Unlock()
-	h.readyErr = err
+	h.notReady = checks
 }
 
 // response is a fully read HTTP response.

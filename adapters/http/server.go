@@ -31,9 +31,13 @@ type Config struct {
 	CORSOrigins []string
 	// OpenAPI is the document served at /openapi.yaml.
 	OpenAPI []byte
-	// Ready reports whether the service can take traffic (e.g. the
-	// database answers). It returns nil when ready.
-	Ready func(ctx context.Context) error
+	// Ready reports the state of each dependency by name ("database":
+	// "ok", "migrations": "pending", …) and whether the service can take
+	// traffic. /readyz shows the checks either way.
+	Ready func(ctx context.Context) (checks map[string]string, ready bool)
+	// RequestTimeout bounds each request's context, and so every database
+	// call made for it; 0 means no deadline.
+	RequestTimeout time.Duration
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
@@ -77,7 +81,7 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
 	})
-	f.Use(s.requestID, s.accessLog, recover.New(), securityHeaders)
+	f.Use(s.requestID, s.accessLog, recover.New(), securityHeaders, s.deadline)
 	if len(cfg.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSOrigins, ","),
@@ -208,6 +212,18 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
+}
+
+// deadline gives the request's context a deadline, so a stuck database
+// call ends as a 503 instead of holding the connection.
+func (s *server) deadline(c *fiber.Ctx) error {
+	if s.cfg.RequestTimeout <= 0 {
+		return c.Next()
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
 }
 
 func securityHeaders(c *fiber.Ctx) error {

@@ -23,7 +23,7 @@ import (
 
 func TestHealthz(t *testing.T) {
 	h := newHarness(t)
-	h.setReady(errors.New("database down")) // liveness does not care
+	h.setNotReady(map[string]string{"database": "unavailable"}) // liveness does not care
 	r := h.get("/healthz")
 	wantStatus(t, r, http.StatusOK)
 	if mediaType(r) != "application/json" {
@@ -46,21 +46,36 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("ready body = %s, want status ready and checks.database ok", r.body)
 	}
 
-	h.setReady(errors.New("sql: database is closed (dsn=postgres://authd:s3cret@db/authd)"))
+	if ok.Checks["migrations"] != "ok" {
+		t.Errorf("ready body = %s, want checks.migrations ok", r.body)
+	}
+
+	h.setNotReady(map[string]string{"database": "unavailable", "migrations": "unknown"})
 	r = h.get("/readyz")
 	p := wantProblem(t, r, http.StatusServiceUnavailable)
 	checks, _ := p["checks"].(map[string]any)
-	if checks["database"] != "unavailable" {
+	if checks["database"] != "unavailable" || checks["migrations"] != "unknown" {
 		t.Errorf("checks = %#v, want database: unavailable", p["checks"])
+	}
+	if p["detail"] != "Not ready: database unavailable, migrations unknown" {
+		t.Errorf("detail = %q", p["detail"])
 	}
 	if r.header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	for _, leak := range []string{"s3cret", "dsn", "closed"} {
-		if strings.Contains(string(r.body), leak) {
-			t.Errorf("readiness body leaks %q: %s", leak, r.body)
-		}
+
+	h.setNotReady(map[string]string{"database": "ok", "migrations": "pending"})
+	r = h.get("/readyz")
+	p = wantProblem(t, r, http.StatusServiceUnavailable)
+	if checks, _ := p["checks"].(map[string]any); checks["migrations"] != "pending" || checks["database"] != "ok" {
+		t.Errorf("checks = %#v, want migrations: pending", p["checks"])
 	}
+	if p["detail"] != "Not ready: migrations pending" {
+		t.Errorf("detail = %q", p["detail"])
+	}
+
+	h.setNotReady(nil)
+	wantStatus(t, h.get("/readyz"), http.StatusOK)
 }
 
 // TestReadyzBoundsTheCheck checks the readiness check gets a deadline, so
@@ -74,13 +89,12 @@ func TestReadyzBoundsTheCheck(t *testing.T) {
 	}
 	f, err := httpapi.New(httpapi.Config{
 		OpenAPI: docs.OpenAPI,
-		Ready: func(ctx context.Context) error {
+		Ready: func(ctx context.Context) (map[string]string, bool) {
 			d, ok := ctx.Deadline()
-			if !ok {
-				return errors.New("no deadline")
+			if ok {
+				deadline = time.Until(d)
 			}
-			deadline = time.Until(d)
-			return errors.New("database did not answer")
+			return map[string]string{"database": "unavailable"}, false
 		},
 	}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -345,7 +359,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := func(context.Context) error { return nil }
+	ready := func(context.Context) (map[string]string, bool) { return nil, true }
 	logger := slog.New(slog.DiscardHandler)
 	bad := map[string]func() error{
 		"nil service": func() error { _, err := httpapi.New(httpapi.Config{Ready: ready}, nil, logger); return err },
@@ -360,5 +374,28 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if f() == nil {
 			t.Errorf("%s: New returned no error", name)
 		}
+	}
+}
+
+// TestRequestDeadlineReachesStorage checks that a storage call that never
+// answers ends, at the request deadline, as a 503 (not a hang, not a 401).
+func TestRequestDeadlineReachesStorage(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	repo := mock.NewMockUserRepository(ctrl)
+	var sawDeadline bool
+	repo.EXPECT().ByEmail(gomock.Any(), gomock.Any()).DoAndReturn(func(ctx context.Context, _ domain.Email) (*domain.User, error) {
+		_, sawDeadline = ctx.Deadline()
+		<-ctx.Done()
+		return nil, domain.Unavailable(ctx.Err())
+	})
+	h := newHarness(t, withUsers(repo), withRequestTimeout(50*time.Millisecond))
+	start := time.Now()
+	r := h.post(loginPath, `{"email":"slow@example.com","password":"whatever1"}`, "Content-Type", "application/json")
+	wantProblem(t, r, http.StatusServiceUnavailable)
+	if !sawDeadline {
+		t.Error("the repository's context had no deadline")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

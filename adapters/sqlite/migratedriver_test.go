@@ -1,13 +1,16 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/golang-migrate/migrate/v4/database"
@@ -511,4 +514,153 @@ func TestMigrationDriverFileDSNTakesPathLiterally(t *testing.T) {
 	if err := db.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
 	}
+}
+
+// TestMigrationDriverLockInMemory checks that in-memory and temporary
+// databases, which no other process can open, get the in-process lock only,
+// with the same sentinel errors.
+func TestMigrationDriverLockInMemory(t *testing.T) {
+	for _, dsn := range []string{":memory:", ""} {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatalf("sql.Open(%q): %v", dsn, err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1) // each connection to :memory: is its own database
+		d := migrNewTestDriver(t, db)
+		if d.dbFile != "" {
+			t.Errorf("%q: database file = %q, want none", dsn, d.dbFile)
+		}
+		if err := d.Lock(); err != nil {
+			t.Fatalf("%q: Lock: %v", dsn, err)
+		}
+		if err := d.Lock(); !errors.Is(err, database.ErrLocked) {
+			t.Fatalf("%q: Lock when locked = %v, want ErrLocked", dsn, err)
+		}
+		if err := d.Unlock(); err != nil {
+			t.Fatalf("%q: Unlock: %v", dsn, err)
+		}
+		if err := d.Unlock(); !errors.Is(err, database.ErrNotLocked) {
+			t.Fatalf("%q: Unlock when unlocked = %v, want ErrNotLocked", dsn, err)
+		}
+	}
+}
+
+// migrHoldWriteLock puts a new database at path (in rollback-journal mode,
+// as a brand-new file is) under another connection's write lock, and
+// returns the function that releases it.
+func migrHoldWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	conn, err := raw.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	for _, q := range []string{`CREATE TABLE held (id INTEGER)`, `BEGIN IMMEDIATE`} {
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return func() {
+		if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+			t.Errorf("releasing the write lock: %v", err)
+		}
+	}
+}
+
+// TestOpenRetriesBusy checks that both openers retry SQLITE_BUSY from the
+// switch to WAL. That switch reads the file and then upgrades to a write; if
+// another connection holds the write lock at that moment, SQLite returns
+// SQLITE_BUSY at once instead of calling the busy handler (waiting could
+// deadlock). Several processes opening a new file at once hit this now and
+// then; here it is provoked deterministically with a held write lock.
+func TestOpenRetriesBusy(t *testing.T) {
+	const hold = 250 * time.Millisecond
+	openers := map[string]func(ctx context.Context, path string) (io.Closer, error){
+		"Open": func(ctx context.Context, path string) (io.Closer, error) {
+			db, err := Open(ctx, path)
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		},
+		"MigrationDriver.Open": func(_ context.Context, path string) (io.Closer, error) {
+			return (&MigrationDriver{}).Open("sqlite://" + path)
+		},
+	}
+	for name, open := range openers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "busy.db")
+			release := migrHoldWriteLock(t, path)
+			type result struct {
+				c   io.Closer
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				c, err := open(context.Background(), path)
+				done <- result{c, err}
+			}()
+			select {
+			case r := <-done:
+				if r.c != nil {
+					r.c.Close()
+				}
+				t.Fatalf("open returned while the write lock was held: %v", r.err)
+			case <-time.After(hold):
+			}
+			release()
+			select {
+			case r := <-done:
+				if r.err != nil {
+					t.Fatalf("open after the write lock was released: %v", r.err)
+				}
+				r.c.Close()
+			case <-time.After(busyRetryFor):
+				t.Fatalf("open still retrying %v after the write lock was released", busyRetryFor)
+			}
+			var mode string
+			if err := migrRawDB(t, path).QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+				t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+			}
+		})
+	}
+
+	t.Run("ContextDone", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "busy.db")
+		defer migrHoldWriteLock(t, path)()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		db, err := Open(ctx, path)
+		if err == nil {
+			db.Close()
+			t.Fatal("Open succeeded while the write lock was held")
+		}
+		if elapsed := time.Since(start); elapsed > busyRetryFor/2 {
+			t.Errorf("Open returned after %v, long after its context was done", elapsed)
+		}
+		// The error is SQLITE_BUSY joined with the context's error, or only
+		// the latter if the deadline passed during an attempt.
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Open error = %v, want context.DeadlineExceeded", err)
+		}
+	})
+}
+
+func migrRawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }

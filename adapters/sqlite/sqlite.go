@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime"
 	"time"
 
@@ -47,7 +48,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// that only add lock contention.
 	db.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	db.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
-	if err := db.PingContext(ctx); err != nil {
+	// Retries SQLITE_BUSY, which processes opening a new file at the same
+	// time can get while switching it to WAL.
+	if err := pingRetryBusy(ctx, db); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
 	}
 	return &DB{db: db}, nil
@@ -68,7 +71,7 @@ func (d *DB) Ping(ctx context.Context) error {
 // Migrator returns a golang-migrate instance over the embedded migrations
 // and this database. Closing it leaves the database open.
 func (d *DB) Migrator() (*migrate.Migrate, error) {
-	src, err := iofs.New(migrationFiles, "migrations")
+	src, err := iofs.New(MigrationFiles(), ".")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: migrations: %w", err)
 	}
@@ -81,6 +84,37 @@ func (d *DB) Migrator() (*migrate.Migrate, error) {
 		return nil, fmt.Errorf("sqlite: migrations: %w", err)
 	}
 	return m, nil
+}
+
+// MigrationFiles are the embedded SQL migrations, NNNNNN_name.up.sql and
+// .down.sql at the root.
+func MigrationFiles() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embed pattern guarantees the folder
+	}
+	return sub
+}
+
+// SchemaVersion reads the applied migration version without taking the
+// migration lock; (-1, false) when none is applied.
+func (d *DB) SchemaVersion(ctx context.Context) (int, bool, error) {
+	var tables int
+	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return 0, false, storageError(err)
+	}
+	if tables == 0 {
+		return -1, false, nil
+	}
+	var v, dirty int64
+	err := d.db.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&v, &dirty)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return -1, false, nil
+	case err != nil:
+		return 0, false, storageError(err)
+	}
+	return int(v), dirty != 0, nil
 }
 
 // Users returns the user repository on this database.

@@ -32,6 +32,7 @@ type config struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	RequestTimeout  time.Duration
 }
 
 const (
@@ -42,8 +43,11 @@ const (
 
 // databaseConfig says which store to open.
 type databaseConfig struct {
-	Driver string // "sqlite"
-	Path   string // SQLite file
+	Driver         string // "sqlite" or "postgres"
+	Path           string // SQLite file
+	URL            string // PostgreSQL connection URL
+	MaxConns       int
+	ConnectTimeout time.Duration
 }
 
 // loadConfig reads AUTHD_* variables through getenv. Every invalid value is
@@ -121,7 +125,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err != nil {
 		bad("AUTHD_DATABASE_URL", "%v", err)
 	}
+	db.MaxConns = integer("AUTHD_DATABASE_MAX_CONNS", 0, 0, 1000)
+	db.ConnectTimeout = dur("AUTHD_DATABASE_CONNECT_TIMEOUT", 5*time.Second)
 	c.Database = db
+	c.RequestTimeout = dur("AUTHD_REQUEST_TIMEOUT", 10*time.Second)
 
 	switch lvl := strings.ToLower(str("AUTHD_LOG_LEVEL", "info")); lvl {
 	case "debug":
@@ -166,8 +173,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, errors.Join(errs...)
 }
 
-// parseDatabaseURL accepts a plain file path, sqlite:PATH, sqlite://PATH
-// (relative) or sqlite:///PATH (absolute).
+// parseDatabaseURL accepts postgres:// or postgresql:// URLs for
+// PostgreSQL, and for SQLite a plain file path, sqlite:PATH, sqlite://PATH
+// (relative) or sqlite:///PATH (absolute). Errors never quote the URL, which
+// may hold a password.
 func parseDatabaseURL(raw string) (databaseConfig, error) {
 	scheme, rest, hasScheme := strings.Cut(raw, ":")
 	// A one-letter "scheme" is a Windows drive (C:\authd.db), not a URL.
@@ -175,6 +184,11 @@ func parseDatabaseURL(raw string) (databaseConfig, error) {
 		return databaseConfig{Driver: "sqlite", Path: raw}, nil
 	}
 	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		if !strings.HasPrefix(rest, "//") {
+			return databaseConfig{}, errors.New("a PostgreSQL URL looks like postgres://user:password@host:5432/dbname")
+		}
+		return databaseConfig{Driver: "postgres", URL: raw}, nil
 	case "sqlite", "sqlite3", "file":
 		path := strings.TrimPrefix(rest, "//")
 		if path == "" {
@@ -185,6 +199,6 @@ func parseDatabaseURL(raw string) (databaseConfig, error) {
 		}
 		return databaseConfig{Driver: "sqlite", Path: path}, nil
 	default:
-		return databaseConfig{}, fmt.Errorf("unknown database scheme %q (use a file path or sqlite:PATH)", scheme)
+		return databaseConfig{}, fmt.Errorf("unknown database scheme %q (use postgres://..., a file path, or sqlite:PATH)", scheme)
 	}
 }

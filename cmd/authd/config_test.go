@@ -16,7 +16,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":8080" || c.Env != "development" || c.Database != (databaseConfig{Driver: "sqlite", Path: "authd.db"}) {
+	if c.Addr != ":8080" || c.Env != "development" || c.Database != (databaseConfig{Driver: "sqlite", Path: "authd.db", ConnectTimeout: 5 * time.Second}) {
 		t.Errorf("defaults: addr=%q env=%q db=%+v", c.Addr, c.Env, c.Database)
 	}
 	if c.AccessTokenTTL != 24*time.Hour || c.BcryptCost != 12 || c.LogLevel != slog.LevelInfo || c.JWTIssuer != "authd" || c.JWTAudience != "authd" {
@@ -115,6 +115,43 @@ func TestParseDatabaseURL(t *testing.T) {
 	for _, bad := range []string{"redis://x", "sqlite:", "sqlite://", "sqlite:authd.db?mode=ro"} {
 		if _, err := parseDatabaseURL(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
+
+func TestPostgresConfiguration(t *testing.T) {
+	for _, u := range []string{"postgres://authd:pw@db:5432/authd?sslmode=disable", "postgresql://authd@db/authd", "POSTGRES://db/authd"} {
+		c, err := loadConfig(env(map[string]string{
+			"AUTHD_DATABASE_URL":             u,
+			"AUTHD_DATABASE_MAX_CONNS":       "25",
+			"AUTHD_DATABASE_CONNECT_TIMEOUT": "3s",
+		}))
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if c.Database.Driver != "postgres" || c.Database.URL != u || c.Database.MaxConns != 25 || c.Database.ConnectTimeout != 3*time.Second {
+			t.Errorf("%s: %+v", u, c.Database)
+		}
+	}
+	for _, kv := range []map[string]string{
+		{"AUTHD_DATABASE_URL": "postgres:authd:s3cret@db"},
+		{"AUTHD_DATABASE_URL": "mongodb://u:s3cret@db/x"},
+		{"AUTHD_DATABASE_MAX_CONNS": "-1"},
+		{"AUTHD_DATABASE_CONNECT_TIMEOUT": "soon"},
+		{"AUTHD_REQUEST_TIMEOUT": "0"},
+	} {
+		_, err := loadConfig(env(kv))
+		if err == nil {
+			t.Errorf("%v accepted", kv)
+			continue
+		}
+		for name := range kv {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("%v: error %q does not name %s", kv, err, name)
+			}
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error leaks the password: %v", err)
 		}
 	}
 }

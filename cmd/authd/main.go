@@ -91,12 +91,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		return err
 	}
 	api, err := httpapi.New(httpapi.Config{
-		CORSOrigins:  cfg.CORSOrigins,
-		OpenAPI:      docs.OpenAPI,
-		Ready:        st.Ready,
-		ReadTimeout:  cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		IdleTimeout:  cfg.IdleTimeout,
+		CORSOrigins:    cfg.CORSOrigins,
+		OpenAPI:        docs.OpenAPI,
+		Ready:          st.readiness,
+		RequestTimeout: cfg.RequestTimeout,
+		ReadTimeout:    cfg.ReadTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
 	}, svc, logger)
 	if err != nil {
 		return err

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authd/authd/adapters/postgres/pgtest"
 )
 
 // syncBuffer collects what run writes to stdout, safe for concurrent use.
@@ -127,22 +129,77 @@ func expectProblem(t *testing.T, r response, status int, detail string) {
 	}
 }
 
-// TestEndToEnd runs the real wiring on :0 with a temporary SQLite file and
-// walks register -> login -> me plus the error cases of the API contract.
-func TestEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	const password = "correct horse battery"
-	vars := map[string]string{
-		"AUTHD_ADDR":         "127.0.0.1:0",
-		"AUTHD_DATABASE_URL": filepath.Join(dir, "authd.db"),
-		"AUTHD_BCRYPT_COST":  "4",
-		"AUTHD_JWT_SECRET":   "e2e-secret-that-is-at-least-32-bytes-long",
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// stores returns the database URL of a fresh, empty database in each store.
+func stores(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "authd.db") },
+		"postgres": func(t *testing.T) string { return pgtest.Start(t).NewDatabase(t) },
 	}
-	logs := &syncBuffer{}
+}
+
+// instance is authd's run() serving in the background.
+type instance struct {
+	client
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs authd with the test defaults plus vars.
+func start(t *testing.T, vars map[string]string) *instance {
+	t.Helper()
+	all := map[string]string{
+		"AUTHD_ADDR":        "127.0.0.1:0",
+		"AUTHD_BCRYPT_COST": "4",
+		"AUTHD_JWT_SECRET":  "e2e-secret-that-is-at-least-32-bytes-long",
+	}
+	for k, v := range vars {
+		all[k] = v
+	}
+	in := &instance{logs: &syncBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, env(vars), logs, io.Discard) }()
-	c := client{t: t, base: "http://" + listenAddr(t, logs, done)}
+	in.cancel = cancel
+	go func() { in.done <- run(ctx, nil, env(all), in.logs, io.Discard) }()
+	in.client = client{t: t, base: "http://" + listenAddr(t, in.logs, in.done)}
+	t.Cleanup(func() { in.stop(t) })
+	return in
+}
+
+// stop shuts the instance down and fails the test if run reported an error.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	if in.cancel == nil {
+		return
+	}
+	in.cancel()
+	in.cancel = nil
+	select {
+	case err := <-in.done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("run did not return after cancel")
+	}
+}
+
+// TestEndToEnd runs the real wiring on :0 against each store and walks
+// register -> login -> me plus the error cases of the API contract.
+func TestEndToEnd(t *testing.T) {
+	for name, newDB := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testEndToEnd(t, newDB(t))
+		})
+	}
+}
+
+func testEndToEnd(t *testing.T, dbURL string) {
+	const password = "correct horse battery"
+	in := start(t, map[string]string{"AUTHD_DATABASE_URL": dbURL})
+	c, logs := in.client, in.logs
 
 	// Register, normalizing the email.
 	r := c.do("POST", "/api/v1/auth/register", `{"email":"  Alice@Example.COM ","password":"`+password+`"}`)
@@ -248,20 +305,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("request id %q", r.header.Get("X-Request-ID"))
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	in.stop(t)
 
 	// No secret reached the log.
 	out := logs.String()
 	sig := access[strings.LastIndexByte(access, '.')+1:]
-	for _, secret := range []string{password, "wrong password", access, sig, vars["AUTHD_JWT_SECRET"], "$2a$", "YWxpY2U6cGFzcw=="} {
+	for _, secret := range []string{password, "wrong password", access, sig, "e2e-secret-that-is-at-least-32-bytes-long", "$2a$", "YWxpY2U6cGFzcw=="} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains a secret %q", secret)
 		}
@@ -272,7 +321,16 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestMigrateCommand(t *testing.T) {
-	vars := map[string]string{"AUTHD_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "m.db")}
+	for name, newDB := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testMigrateCommand(t, newDB(t))
+		})
+	}
+}
+
+func testMigrateCommand(t *testing.T, dbURL string) {
+	vars := map[string]string{"AUTHD_DATABASE_URL": dbURL}
 	step := func(want string, args ...string) {
 		t.Helper()
 		var out bytes.Buffer
@@ -292,6 +350,91 @@ func TestMigrateCommand(t *testing.T) {
 		if err := run(context.Background(), bad, env(vars), io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
+	}
+}
+
+// TestReadinessWaitsForMigrations starts authd without auto-migration on
+// an empty database: /readyz must say migrations are pending until
+// `authd migrate up` runs, and requests meanwhile are 503, not 500 or 401.
+func TestReadinessWaitsForMigrations(t *testing.T) {
+	for name, newDB := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dbURL := newDB(t)
+			in := start(t, map[string]string{"AUTHD_DATABASE_URL": dbURL, "AUTHD_AUTO_MIGRATE": "false"})
+			r := in.do("GET", "/readyz", "")
+			expectProblem(t, r, 503, "Not ready: migrations pending")
+			if checks, _ := r.json(t)["checks"].(map[string]any); checks["database"] != "ok" || checks["migrations"] != "pending" {
+				t.Errorf("checks %s", r.body)
+			}
+			r = in.do("POST", "/api/v1/auth/register", `{"email":"early@example.com","password":"early bird pw"}`)
+			expectProblem(t, r, 503, "")
+			if r.header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			if err := run(context.Background(), []string{"migrate", "up"}, env(map[string]string{"AUTHD_DATABASE_URL": dbURL}), io.Discard, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if r := in.do("GET", "/readyz", ""); r.status != 200 {
+				t.Fatalf("after migrate up: %d %s", r.status, r.body)
+			}
+			if r := in.do("POST", "/api/v1/auth/register", `{"email":"early@example.com","password":"early bird pw"}`); r.status != 201 {
+				t.Fatalf("register after migrate: %d %s", r.status, r.body)
+			}
+		})
+	}
+}
+
+// TestPostgresOutage takes the database away under a running authd: every
+// request that needs it is a 503 with Retry-After (never 401 or 500),
+// /readyz says the database is unavailable, /healthz stays 200, and all of
+// it recovers by itself when the database comes back.
+func TestPostgresOutage(t *testing.T) {
+	pg := pgtest.New(t)
+	in := start(t, map[string]string{"AUTHD_DATABASE_URL": pg.NewDatabase(t), "AUTHD_REQUEST_TIMEOUT": "3s", "AUTHD_DATABASE_CONNECT_TIMEOUT": "1s"})
+	const creds = `{"email":"outage@example.com","password":"outage password"}`
+	if r := in.do("POST", "/api/v1/auth/register", creds); r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	token := in.do("POST", "/api/v1/auth/login", creds).json(t)["access_token"].(string)
+
+	if err := pg.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []response{
+		in.do("POST", "/api/v1/auth/login", creds),
+		in.do("POST", "/api/v1/auth/register", `{"email":"new@example.com","password":"outage password"}`),
+		in.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+token),
+	} {
+		expectProblem(t, r, 503, "")
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("503 without Retry-After: %s", r.body)
+		}
+		if strings.Contains(string(r.body), "127.0.0.1") || strings.Contains(string(r.body), "dial") {
+			t.Errorf("internal detail leaked: %s", r.body)
+		}
+	}
+	r := in.do("GET", "/readyz", "")
+	expectProblem(t, r, 503, "")
+	if checks, _ := r.json(t)["checks"].(map[string]any); checks["database"] != "unavailable" {
+		t.Errorf("readyz during outage: %s", r.body)
+	}
+	if r := in.do("GET", "/healthz", ""); r.status != 200 {
+		t.Errorf("healthz during outage: %d", r.status)
+	}
+
+	if err := pg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for in.do("GET", "/readyz", "").status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready again after the database came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := in.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+token); r.status != 200 {
+		t.Errorf("me after recovery: %d %s", r.status, r.body)
 	}
 }
 

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
+	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
 
+	"github.com/authd/authd/adapters/postgres"
 	"github.com/authd/authd/adapters/sqlite"
 	"github.com/authd/authd/ports"
 )
@@ -16,9 +19,10 @@ import (
 // store is what cmd/authd needs from a database adapter.
 type store interface {
 	Users() ports.UserRepository
-	// Ready reports whether the database answers and its schema is
-	// current.
-	Ready(ctx context.Context) error
+	// Ping reports whether the database answers (EUNAVAILABLE if not).
+	Ping(ctx context.Context) error
+	// SchemaVersion is the applied migration, -1 when none.
+	SchemaVersion(ctx context.Context) (version int, dirty bool, err error)
 	Migrator() (*migrate.Migrate, error)
 	Close() error
 }
@@ -27,19 +31,84 @@ type sqliteStore struct{ *sqlite.DB }
 
 func (s sqliteStore) Users() ports.UserRepository { return s.DB.Users() }
 
-func (s sqliteStore) Ready(ctx context.Context) error { return s.DB.Ping(ctx) }
+type postgresStore struct{ *postgres.DB }
 
-func openStore(ctx context.Context, db databaseConfig) (store, error) {
+func (s postgresStore) Users() ports.UserRepository { return s.DB.Users() }
+
+// opened is a store together with the newest migration its binary ships.
+type opened struct {
+	store
+	latest int
+}
+
+func openStore(ctx context.Context, db databaseConfig) (*opened, error) {
+	var (
+		st    store
+		files fs.FS
+	)
 	switch db.Driver {
 	case "sqlite":
 		d, err := sqlite.Open(ctx, db.Path)
 		if err != nil {
 			return nil, fmt.Errorf("AUTHD_DATABASE_URL: %w", err)
 		}
-		return sqliteStore{d}, nil
+		st, files = sqliteStore{d}, sqlite.MigrationFiles()
+	case "postgres":
+		d, err := postgres.Open(ctx, postgres.Config{URL: db.URL, MaxConns: int32(db.MaxConns), ConnectTimeout: db.ConnectTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("AUTHD_DATABASE_URL: %w", err)
+		}
+		st, files = postgresStore{d}, postgres.MigrationFiles()
 	default:
 		return nil, fmt.Errorf("AUTHD_DATABASE_URL: unsupported driver %q", db.Driver)
 	}
+	latest, err := latestMigration(files)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	return &opened{store: st, latest: latest}, nil
+}
+
+// latestMigration is the highest NNN in the NNN_name.up.sql files.
+func latestMigration(files fs.FS) (int, error) {
+	ups, err := fs.Glob(files, "*.up.sql")
+	if err != nil {
+		return 0, err
+	}
+	latest := -1
+	for _, name := range ups {
+		prefix, _, _ := strings.Cut(name, "_")
+		n, err := strconv.Atoi(prefix)
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: no version number", name)
+		}
+		latest = max(latest, n)
+	}
+	if latest < 0 {
+		return 0, errors.New("no migrations embedded")
+	}
+	return latest, nil
+}
+
+// readiness reports the database and schema state for /readyz. A schema
+// newer than this binary knows is ready: during a rolling update the old
+// instances keep serving after the new ones migrate.
+func (o *opened) readiness(ctx context.Context) (map[string]string, bool) {
+	checks := map[string]string{"database": "ok", "migrations": "ok"}
+	if err := o.Ping(ctx); err != nil {
+		checks["database"], checks["migrations"] = "unavailable", "unknown"
+		return checks, false
+	}
+	v, dirty, err := o.SchemaVersion(ctx)
+	switch {
+	case err != nil:
+		checks["database"], checks["migrations"] = "unavailable", "unknown"
+	case dirty:
+		checks["migrations"] = "dirty"
+	case v < o.latest:
+		checks["migrations"] = "pending"
+	}
+	return checks, checks["database"] == "ok" && checks["migrations"] == "ok"
 }
 
 func migrateUp(st store) error {
