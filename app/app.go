@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
@@ -16,34 +17,77 @@ import (
 // wrong password for a real account and does not reveal which emails exist.
 const dummyPassword = "authd-timing-equalizer-not-a-real-password"
 
+// Ports are the outside world the use cases need; New refuses a nil one.
+type Ports struct {
+	Users         ports.UserRepository
+	Sessions      ports.SessionRepository
+	Hasher        ports.PasswordHasher
+	Tokens        ports.TokenIssuer
+	SessionTokens ports.SessionTokens
+	Clock         ports.Clock
+	Events        ports.EventLog
+}
+
+// Config holds the use cases' rules.
+type Config struct {
+	Policy domain.PasswordPolicy
+	// SessionTTL is a session's absolute lifetime from login; refreshing
+	// never extends it. Default 30 days.
+	SessionTTL time.Duration
+	// ReuseGrace is how long after a refresh the spent token may be
+	// presented again (two tabs, a retried request) and receive the same
+	// successor. Later, presenting it is treated as theft. Default 10s.
+	ReuseGrace time.Duration
+}
+
+// Defaults for Config's zero values.
+const (
+	DefaultSessionTTL = 30 * 24 * time.Hour
+	DefaultReuseGrace = 10 * time.Second
+	// maxSuccessorWalk bounds how far a grace-window retry follows the
+	// chain of successors to the session's current token.
+	maxSuccessorWalk = 8
+)
+
 // Service runs the use cases.
 type Service struct {
-	users     ports.UserRepository
-	hasher    ports.PasswordHasher
-	tokens    ports.TokenIssuer
-	clock     ports.Clock
-	policy    domain.PasswordPolicy
+	Ports
+	cfg       Config
 	dummyHash string
 }
 
 // New builds the use cases from ports. It hashes a dummy password once with
 // the given hasher, so the dummy costs exactly what a real hash costs.
-func New(users ports.UserRepository, hasher ports.PasswordHasher, tokens ports.TokenIssuer, clock ports.Clock, policy domain.PasswordPolicy) (*Service, error) {
+func New(p Ports, cfg Config) (*Service, error) {
 	switch {
-	case users == nil:
+	case p.Users == nil:
 		return nil, errors.New("app: nil UserRepository")
-	case hasher == nil:
+	case p.Sessions == nil:
+		return nil, errors.New("app: nil SessionRepository")
+	case p.Hasher == nil:
 		return nil, errors.New("app: nil PasswordHasher")
-	case tokens == nil:
+	case p.Tokens == nil:
 		return nil, errors.New("app: nil TokenIssuer")
-	case clock == nil:
+	case p.SessionTokens == nil:
+		return nil, errors.New("app: nil SessionTokens")
+	case p.Clock == nil:
 		return nil, errors.New("app: nil Clock")
+	case p.Events == nil:
+		return nil, errors.New("app: nil EventLog")
+	case cfg.SessionTTL < 0 || cfg.ReuseGrace < 0:
+		return nil, errors.New("app: negative session lifetime or reuse grace")
 	}
-	dummy, err := hasher.Hash(context.Background(), dummyPassword)
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.ReuseGrace == 0 {
+		cfg.ReuseGrace = DefaultReuseGrace
+	}
+	dummy, err := p.Hasher.Hash(context.Background(), dummyPassword)
 	if err != nil {
 		return nil, fmt.Errorf("app: hashing the timing dummy: %w", err)
 	}
-	return &Service{users: users, hasher: hasher, tokens: tokens, clock: clock, policy: policy, dummyHash: dummy}, nil
+	return &Service{Ports: p, cfg: cfg, dummyHash: dummy}, nil
 }
 
 // Register creates an account. Returns EINVALID with field errors for a bad
@@ -52,35 +96,40 @@ func New(users ports.UserRepository, hasher ports.PasswordHasher, tokens ports.T
 // hasher cannot answer.
 func (s *Service) Register(ctx context.Context, rawEmail, password string) (*domain.User, error) {
 	email, emailErr := domain.ParseEmail(rawEmail)
-	if err := domain.MergeInvalid(emailErr, s.policy.Validate(password)); err != nil {
+	if err := domain.MergeInvalid(emailErr, s.cfg.Policy.Validate(password)); err != nil {
 		return nil, err
 	}
-	hash, err := s.hasher.Hash(ctx, password)
+	hash, err := s.Hasher.Hash(ctx, password)
 	if err != nil {
 		return nil, err
 	}
-	u, err := domain.NewUser(email, hash, s.clock.Now())
+	u, err := domain.NewUser(email, hash, s.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	return s.users.Create(ctx, u)
+	return s.Users.Create(ctx, u)
 }
 
-// LoginResult is what a successful login hands out.
-type LoginResult struct {
+// Tokens is what a successful login or refresh hands out.
+type Tokens struct {
 	User        *domain.User
 	AccessToken ports.AccessToken
+	// RefreshToken is opaque; RefreshExpiresIn is how long its session has
+	// left (refreshing never extends it).
+	RefreshToken     string
+	RefreshExpiresIn time.Duration
 }
 
-// Login checks credentials and issues an access token. Unknown email, wrong
-// password and inactive account all return domain.ErrInvalidCredentials
-// after exactly one password comparison. Storage failures are returned as
-// they are (EUNAVAILABLE), never turned into invalid credentials.
-func (s *Service) Login(ctx context.Context, rawEmail, password string) (*LoginResult, error) {
+// Login checks credentials, starts a session and issues its tokens.
+// Unknown email, wrong password and inactive account all return
+// domain.ErrInvalidCredentials after exactly one password comparison.
+// Storage failures are returned as they are (EUNAVAILABLE), never turned
+// into invalid credentials.
+func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens, error) {
 	var user *domain.User
 	hash := s.dummyHash
 	if email, err := domain.ParseEmail(rawEmail); err == nil {
-		user, err = s.users.ByEmail(ctx, email)
+		user, err = s.Users.ByEmail(ctx, email)
 		switch {
 		case err == nil:
 			hash = user.PasswordHash()
@@ -90,32 +139,194 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (*LoginR
 			return nil, err
 		}
 	}
-	ok, err := s.hasher.Compare(ctx, hash, password)
+	ok, err := s.Hasher.Compare(ctx, hash, password)
 	if err != nil {
 		return nil, err
 	}
 	if user == nil || !ok || !user.IsActive() {
 		return nil, domain.ErrInvalidCredentials
 	}
-	tok, err := s.tokens.Issue(user.ID(), s.clock.Now())
+
+	now := s.Clock.Now()
+	id, err := s.SessionTokens.NewSessionID()
 	if err != nil {
 		return nil, err
 	}
-	return &LoginResult{User: user, AccessToken: tok}, nil
+	refresh, err := s.SessionTokens.NewRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	refreshHash, ok := s.SessionTokens.Hash(refresh)
+	if !ok {
+		return nil, errors.New("app: a new refresh token is not well-formed")
+	}
+	session, err := domain.NewSession(id, user.ID(), now, s.cfg.SessionTTL)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Sessions.Create(ctx, session, refreshHash); err != nil {
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			// The account was deleted between the lookup and now.
+			return nil, domain.ErrInvalidCredentials
+		}
+		return nil, err
+	}
+	return s.issue(user, session, refresh, now)
 }
 
-// Authenticate verifies an access token and returns its claims and the
-// user it names. Any unacceptable token, or a user that is gone or
-// inactive, is domain.ErrInvalidToken; storage failures are EUNAVAILABLE.
+func (s *Service) issue(user *domain.User, session *domain.Session, refresh string, now time.Time) (*Tokens, error) {
+	access, err := s.Tokens.Issue(user.ID(), session.ID(), now)
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{User: user, AccessToken: access, RefreshToken: refresh, RefreshExpiresIn: session.RemainingAt(now)}, nil
+}
+
+// Refresh rotates a refresh token: it spends the presented token and
+// returns its successor with a new access token.
+//
+// Concurrent or repeated refreshes with one token inside the reuse grace
+// window all receive the same successor (see adapters/refreshtoken for why
+// that needs no stored plaintext), so two tabs never log the user out and
+// never fork the session. A spent token presented after the window is
+// taken as theft: the whole session is revoked, so the thief's and the
+// victim's newest tokens both stop working, and a security event is
+// recorded. Every refusal is domain.ErrInvalidRefreshToken; storage
+// failures are EUNAVAILABLE.
+func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
+	presented, ok := s.SessionTokens.Hash(token)
+	if !ok {
+		return nil, domain.ErrInvalidRefreshToken
+	}
+	successor := s.SessionTokens.Successor(token)
+	successorHash, ok := s.SessionTokens.Hash(successor)
+	if !ok {
+		return nil, errors.New("app: a derived refresh token is not well-formed")
+	}
+	now := s.Clock.Now()
+	st, rotated, err := s.Sessions.Rotate(ctx, presented, successorHash, now)
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		return nil, domain.ErrInvalidRefreshToken
+	case err != nil:
+		return nil, err
+	case !st.Session.LiveAt(now):
+		return nil, domain.ErrInvalidRefreshToken
+	}
+	if !rotated {
+		if now.Sub(st.SpentAt) > s.cfg.ReuseGrace {
+			return nil, s.revokeForReuse(ctx, st.Session, now)
+		}
+		// A retry inside the grace window: hand out the session's current
+		// token, which is this token's successor (or, if that was refreshed
+		// too in the meantime, its successor's successor).
+		if successor, err = s.currentSuccessor(ctx, successor); err != nil {
+			return nil, err
+		}
+	}
+	user, err := s.Users.ByID(ctx, st.Session.UserID())
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		return nil, domain.ErrInvalidRefreshToken
+	case err != nil:
+		return nil, err
+	case !user.IsActive():
+		return nil, domain.ErrInvalidRefreshToken
+	}
+	return s.issue(user, st.Session, successor, now)
+}
+
+// currentSuccessor follows the chain of successors from token until it
+// reaches the one that is not yet spent.
+func (s *Service) currentSuccessor(ctx context.Context, token string) (string, error) {
+	for i := 0; i < maxSuccessorWalk; i++ {
+		h, ok := s.SessionTokens.Hash(token)
+		if !ok {
+			return "", errors.New("app: a derived refresh token is not well-formed")
+		}
+		st, err := s.Sessions.Token(ctx, h)
+		switch {
+		case domain.ErrorCode(err) == domain.ENOTFOUND:
+			return "", domain.ErrInvalidRefreshToken
+		case err != nil:
+			return "", err
+		case st.SpentAt.IsZero():
+			return token, nil
+		}
+		token = s.SessionTokens.Successor(token)
+	}
+	return "", domain.ErrInvalidRefreshToken
+}
+
+func (s *Service) revokeForReuse(ctx context.Context, session *domain.Session, now time.Time) error {
+	// Record the theft first, so it leaves a trace even if revoking fails.
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "token.reuse_detected", UserID: session.UserID(), SessionID: session.ID(), Reason: "spent refresh token presented after the grace window"})
+	if err := s.Sessions.Revoke(ctx, session.ID(), now); err != nil {
+		return err
+	}
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "session.revoked", UserID: session.UserID(), SessionID: session.ID(), Reason: "refresh token reuse"})
+	return domain.ErrInvalidRefreshToken
+}
+
+// Logout ends the session a refresh token belongs to. It is idempotent: a
+// malformed, unknown or already-ended token is not an error. Storage
+// failures are EUNAVAILABLE.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	h, ok := s.SessionTokens.Hash(token)
+	if !ok {
+		return nil
+	}
+	st, err := s.Sessions.Token(ctx, h)
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		return nil
+	case err != nil:
+		return err
+	case !st.Session.RevokedAt().IsZero():
+		return nil
+	}
+	if err := s.Sessions.Revoke(ctx, st.Session.ID(), s.Clock.Now()); err != nil {
+		return err
+	}
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "session.revoked", UserID: st.Session.UserID(), SessionID: st.Session.ID(), Reason: "logout"})
+	return nil
+}
+
+// LogoutAll ends every session of the user an access token belongs to;
+// the token itself stops working at once. Errors as for Authenticate.
+func (s *Service) LogoutAll(ctx context.Context, accessToken string) error {
+	u, _, err := s.Authenticate(ctx, accessToken)
+	if err != nil {
+		return err
+	}
+	n, err := s.Sessions.RevokeAll(ctx, u.ID(), s.Clock.Now())
+	if err != nil {
+		return err
+	}
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "session.revoked", UserID: u.ID(), Reason: fmt.Sprintf("logout from all devices (%d sessions)", n)})
+	return nil
+}
+
+// SweepSessions deletes sessions that expired or were revoked, with their
+// tokens, so the tables do not grow without bound. It returns how many.
+func (s *Service) SweepSessions(ctx context.Context) (int, error) {
+	return s.Sessions.DeleteEnded(ctx, s.Clock.Now())
+}
+
+// Authenticate verifies an access token and checks, in one indexed
+// lookup, that its session is still live and its user exists and is
+// active: logout and reuse detection end access at once. Any failure is
+// domain.ErrInvalidToken; storage failures are EUNAVAILABLE.
 func (s *Service) Authenticate(ctx context.Context, token string) (*domain.User, ports.AccessClaims, error) {
-	claims, err := s.tokens.Verify(token, s.clock.Now())
+	now := s.Clock.Now()
+	claims, err := s.Tokens.Verify(token, now)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 			return nil, ports.AccessClaims{}, domain.ErrInvalidToken
 		}
 		return nil, ports.AccessClaims{}, err
 	}
-	u, err := s.users.ByID(ctx, claims.UserID)
+	u, err := s.Sessions.ActiveUser(ctx, claims.SessionID, claims.UserID, now)
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
 		return nil, ports.AccessClaims{}, domain.ErrInvalidToken

@@ -33,20 +33,38 @@ func testCtx(t *testing.T) context.Context {
 }
 
 type fixture struct {
-	users  *mock.MockUserRepository
-	hasher *mock.MockPasswordHasher
-	tokens *mock.MockTokenIssuer
-	clock  *mock.MockClock
-	svc    *Service
+	users    *mock.MockUserRepository
+	sessions *mock.MockSessionRepository
+	hasher   *mock.MockPasswordHasher
+	tokens   *mock.MockTokenIssuer
+	stokens  *mock.MockSessionTokens
+	clock    *mock.MockClock
+	events   *mock.MockEventLog
+	svc      *Service
 }
 
 func newMocks(t *testing.T) *fixture {
 	ctrl := gomock.NewController(t)
 	return &fixture{
-		users:  mock.NewMockUserRepository(ctrl),
-		hasher: mock.NewMockPasswordHasher(ctrl),
-		tokens: mock.NewMockTokenIssuer(ctrl),
-		clock:  mock.NewMockClock(ctrl),
+		users:    mock.NewMockUserRepository(ctrl),
+		sessions: mock.NewMockSessionRepository(ctrl),
+		hasher:   mock.NewMockPasswordHasher(ctrl),
+		tokens:   mock.NewMockTokenIssuer(ctrl),
+		stokens:  mock.NewMockSessionTokens(ctrl),
+		clock:    mock.NewMockClock(ctrl),
+		events:   mock.NewMockEventLog(ctrl),
+	}
+}
+
+func (f *fixture) ports() Ports {
+	return Ports{
+		Users:         f.users,
+		Sessions:      f.sessions,
+		Hasher:        f.hasher,
+		Tokens:        f.tokens,
+		SessionTokens: f.stokens,
+		Clock:         f.clock,
+		Events:        f.events,
 	}
 }
 
@@ -54,10 +72,10 @@ func newMocks(t *testing.T) *fixture {
 // the one New must make: hashing the dummy password with a background
 // context. Every test then states exactly which further calls it expects;
 // any other call fails the test.
-func newFixture(t *testing.T, policy domain.PasswordPolicy) *fixture {
+func newFixture(t *testing.T, cfg Config) *fixture {
 	f := newMocks(t)
 	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return(dummyHash, nil)
-	svc, err := New(f.users, f.hasher, f.tokens, f.clock, policy)
+	svc, err := New(f.ports(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -103,29 +121,52 @@ func (m newUserMatcher) String() string {
 }
 
 func TestNewRefusesNilPorts(t *testing.T) {
-	// No expectations: New must not call the hasher when it refuses.
-	f := newMocks(t)
 	tests := []struct {
-		name   string
-		users  ports.UserRepository
-		hasher ports.PasswordHasher
-		tokens ports.TokenIssuer
-		clock  ports.Clock
-		want   string
+		name  string
+		clear func(*Ports)
+		want  string
 	}{
-		{"users", nil, f.hasher, f.tokens, f.clock, "UserRepository"},
-		{"hasher", f.users, nil, f.tokens, f.clock, "PasswordHasher"},
-		{"tokens", f.users, f.hasher, nil, f.clock, "TokenIssuer"},
-		{"clock", f.users, f.hasher, f.tokens, nil, "Clock"},
+		{"users", func(p *Ports) { p.Users = nil }, "UserRepository"},
+		{"sessions", func(p *Ports) { p.Sessions = nil }, "SessionRepository"},
+		{"hasher", func(p *Ports) { p.Hasher = nil }, "PasswordHasher"},
+		{"tokens", func(p *Ports) { p.Tokens = nil }, "TokenIssuer"},
+		{"session tokens", func(p *Ports) { p.SessionTokens = nil }, "SessionTokens"},
+		{"clock", func(p *Ports) { p.Clock = nil }, "Clock"},
+		{"events", func(p *Ports) { p.Events = nil }, "EventLog"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc, err := New(tt.users, tt.hasher, tt.tokens, tt.clock, domain.PasswordPolicy{})
+			// No expectations: New must not call the hasher when it refuses.
+			p := newMocks(t).ports()
+			tt.clear(&p)
+			svc, err := New(p, Config{})
 			if err == nil || svc != nil {
 				t.Fatalf("New = %v, %v; want nil and an error", svc, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
+	t.Run("all", func(t *testing.T) {
+		if svc, err := New(Ports{}, Config{}); err == nil || svc != nil {
+			t.Fatalf("New = %v, %v; want nil and an error", svc, err)
+		}
+	})
+}
+
+func TestNewRefusesNegativeConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"negative session lifetime":      {SessionTTL: -time.Nanosecond},
+		"negative reuse grace":           {ReuseGrace: -time.Second},
+		"negative lifetime, valid grace": {SessionTTL: -time.Hour, ReuseGrace: time.Second},
+		"valid lifetime, negative grace": {SessionTTL: time.Hour, ReuseGrace: -time.Nanosecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// No expectations: New must not call the hasher when it refuses.
+			svc, err := New(newMocks(t).ports(), cfg)
+			if err == nil || svc != nil {
+				t.Fatalf("New(%+v) = %v, %v; want nil and an error", cfg, svc, err)
 			}
 		})
 	}
@@ -135,7 +176,7 @@ func TestNewFailsWhenDummyHashFails(t *testing.T) {
 	f := newMocks(t)
 	cause := domain.Unavailable(errors.New("hasher pool full"))
 	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return("", cause)
-	svc, err := New(f.users, f.hasher, f.tokens, f.clock, domain.PasswordPolicy{})
+	svc, err := New(f.ports(), Config{})
 	if err == nil || svc != nil {
 		t.Fatalf("New = %v, %v; want nil and an error", svc, err)
 	}
@@ -146,7 +187,7 @@ func TestNewFailsWhenDummyHashFails(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	f := newFixture(t, domain.PasswordPolicy{})
+	f := newFixture(t, Config{})
 	ctx := testCtx(t)
 	const password = "correct horse battery staple"
 	stored := domain.RehydrateUser(42, "alice@example.com", "hash-of-password", true, now)
@@ -182,7 +223,7 @@ func TestRegisterValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// No expectations beyond New: hasher, clock and repository
 			// must not be called for invalid input.
-			f := newFixture(t, tt.policy)
+			f := newFixture(t, Config{Policy: tt.policy})
 			u, err := f.svc.Register(testCtx(t), tt.email, tt.pw)
 			if u != nil {
 				t.Errorf("Register returned a user: %+v", u)
@@ -207,7 +248,7 @@ func TestRegisterFailures(t *testing.T) {
 	cause := errors.New("database is locked")
 
 	t.Run("email taken is returned unchanged", func(t *testing.T) {
-		f := newFixture(t, domain.PasswordPolicy{})
+		f := newFixture(t, Config{})
 		ctx := testCtx(t)
 		f.hasher.EXPECT().Hash(ctx, password).Return("h", nil)
 		f.clock.EXPECT().Now().Return(now)
@@ -220,7 +261,7 @@ func TestRegisterFailures(t *testing.T) {
 	})
 
 	t.Run("repository unavailable stays unavailable", func(t *testing.T) {
-		f := newFixture(t, domain.PasswordPolicy{})
+		f := newFixture(t, Config{})
 		ctx := testCtx(t)
 		f.hasher.EXPECT().Hash(ctx, password).Return("h", nil)
 		f.clock.EXPECT().Now().Return(now)
@@ -237,7 +278,7 @@ func TestRegisterFailures(t *testing.T) {
 	})
 
 	t.Run("hasher failure is returned and nothing is stored", func(t *testing.T) {
-		f := newFixture(t, domain.PasswordPolicy{})
+		f := newFixture(t, Config{})
 		ctx := testCtx(t)
 		hashErr := domain.Unavailable(context.DeadlineExceeded)
 		f.hasher.EXPECT().Hash(ctx, password).Return("", hashErr)
@@ -251,7 +292,7 @@ func TestRegisterFailures(t *testing.T) {
 	})
 
 	t.Run("empty hash from the hasher is internal, nothing stored", func(t *testing.T) {
-		f := newFixture(t, domain.PasswordPolicy{})
+		f := newFixture(t, Config{})
 		ctx := testCtx(t)
 		f.hasher.EXPECT().Hash(ctx, password).Return("", nil)
 		f.clock.EXPECT().Now().Return(now)
@@ -264,29 +305,90 @@ func TestRegisterFailures(t *testing.T) {
 	})
 }
 
+// newSessionMatcher matches the *domain.Session that Login hands to
+// Sessions.Create.
+type newSessionMatcher struct {
+	id        string
+	userID    int64
+	createdAt time.Time
+	ttl       time.Duration
+}
+
+func (m newSessionMatcher) Matches(x any) bool {
+	s, ok := x.(*domain.Session)
+	return ok && s != nil &&
+		s.ID() == m.id &&
+		s.UserID() == m.userID &&
+		s.CreatedAt().Equal(m.createdAt) && s.CreatedAt().Location() == time.UTC &&
+		s.ExpiresAt().Equal(m.createdAt.Add(m.ttl)) && s.ExpiresAt().Location() == time.UTC &&
+		s.RevokedAt().IsZero()
+}
+
+func (m newSessionMatcher) String() string {
+	return fmt.Sprintf("new session %q of user %d from %v to %v", m.id, m.userID, m.createdAt, m.createdAt.Add(m.ttl))
+}
+
+// Values the fake SessionTokens hands out at login.
+const (
+	loginSessionID = "0123456789abcdef0123456789abcdef"
+	loginRefresh   = "first-refresh-token-of-the-session"
+)
+
+var loginRefreshHash = []byte("sha256(first-refresh-token-of-the-session)")
+
+// expectSessionStart expects, in order, what Login does once the password
+// matched: a session id, a refresh token and its hash, then storing the
+// session. It returns the calls for gomock.InOrder.
+func expectSessionStart(f *fixture, ctx context.Context, userID int64, ttl time.Duration, createErr error) []any {
+	return []any{
+		f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil),
+		f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil),
+		f.stokens.EXPECT().Hash(loginRefresh).Return(loginRefreshHash, true),
+		f.sessions.EXPECT().Create(ctx, newSessionMatcher{id: loginSessionID, userID: userID, createdAt: now, ttl: ttl}, loginRefreshHash).Return(createErr),
+	}
+}
+
 func TestLoginSuccess(t *testing.T) {
-	f := newFixture(t, domain.PasswordPolicy{})
-	ctx := testCtx(t)
-	const password = "correct horse battery staple"
-	user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now.Add(-time.Hour))
-	token := ports.AccessToken{Token: "signed.jwt.token", ExpiresIn: 15 * time.Minute}
+	for name, tc := range map[string]struct {
+		cfg     Config
+		wantTTL time.Duration
+	}{
+		"default session lifetime is 30 days": {Config{}, 30 * 24 * time.Hour},
+		"configured session lifetime":         {Config{SessionTTL: 90 * time.Minute}, 90 * time.Minute},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, tc.cfg)
+			ctx := testCtx(t)
+			const password = "correct horse battery staple"
+			user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now.Add(-time.Hour))
+			token := ports.AccessToken{Token: "signed.jwt.token", ExpiresIn: 15 * time.Minute}
 
-	gomock.InOrder(
-		f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(user, nil),
-		f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
-	)
-	f.clock.EXPECT().Now().Return(now)
-	f.tokens.EXPECT().Issue(int64(42), now).Return(token, nil)
+			calls := []any{
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(user, nil),
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+			}
+			calls = append(calls, expectSessionStart(f, ctx, 42, tc.wantTTL, nil)...)
+			calls = append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(token, nil))
+			gomock.InOrder(calls...)
+			f.clock.EXPECT().Now().Return(now)
 
-	res, err := f.svc.Login(ctx, " ALICE@example.com", password)
-	if err != nil {
-		t.Fatalf("Login: %v", err)
-	}
-	if res.User != user {
-		t.Errorf("User = %+v, want %+v", res.User, user)
-	}
-	if res.AccessToken != token {
-		t.Errorf("AccessToken = %+v, want %+v", res.AccessToken, token)
+			res, err := f.svc.Login(ctx, " ALICE@example.com", password)
+			if err != nil {
+				t.Fatalf("Login: %v", err)
+			}
+			if res.User != user {
+				t.Errorf("User = %+v, want %+v", res.User, user)
+			}
+			if res.AccessToken != token {
+				t.Errorf("AccessToken = %+v, want %+v", res.AccessToken, token)
+			}
+			if res.RefreshToken != loginRefresh {
+				t.Errorf("RefreshToken = %q, want %q", res.RefreshToken, loginRefresh)
+			}
+			if res.RefreshExpiresIn != tc.wantTTL {
+				t.Errorf("RefreshExpiresIn = %v, want %v", res.RefreshExpiresIn, tc.wantTTL)
+			}
+		})
 	}
 }
 
@@ -356,7 +458,7 @@ func TestLoginRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, domain.PasswordPolicy{})
+			f := newFixture(t, Config{})
 			ctx := testCtx(t)
 			tt.expect(t, f, ctx)
 			f.clock.EXPECT().Now().Return(now).AnyTimes()
@@ -418,14 +520,56 @@ func TestLoginFailures(t *testing.T) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
 				f.clock.EXPECT().Now().Return(now)
-				f.tokens.EXPECT().Issue(int64(42), now).Return(ports.AccessToken{}, cause)
+				gomock.InOrder(append(expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil),
+					f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{}, cause))...)
+			},
+			wantErr: cause, wantCode: domain.EINTERNAL,
+		},
+		{
+			name: "session store unavailable: no access token",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				f.clock.EXPECT().Now().Return(now)
+				gomock.InOrder(expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.Unavailable(cause))...)
+			},
+			wantErr: cause, wantCode: domain.EUNAVAILABLE,
+		},
+		{
+			name: "user deleted before the session was stored: invalid credentials, not 404",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				f.clock.EXPECT().Now().Return(now)
+				gomock.InOrder(expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.ErrUserNotFound)...)
+			},
+			wantErr: domain.ErrInvalidCredentials, wantCode: domain.EUNAUTHORIZED,
+		},
+		{
+			name: "no session id: nothing stored",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				f.clock.EXPECT().Now().Return(now).AnyTimes()
+				f.stokens.EXPECT().NewSessionID().Return("", cause)
+			},
+			wantErr: cause, wantCode: domain.EINTERNAL,
+		},
+		{
+			name: "no refresh token: nothing stored",
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				f.clock.EXPECT().Now().Return(now).AnyTimes()
+				f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil)
+				f.stokens.EXPECT().NewRefreshToken().Return("", cause)
 			},
 			wantErr: cause, wantCode: domain.EINTERNAL,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, domain.PasswordPolicy{})
+			f := newFixture(t, Config{})
 			ctx := testCtx(t)
 			tt.expect(t, f, ctx)
 
@@ -439,6 +583,25 @@ func TestLoginFailures(t *testing.T) {
 			wantCode(t, err, tt.wantCode)
 		})
 	}
+}
+
+func TestLoginRefusesMalformedNewRefreshToken(t *testing.T) {
+	// A SessionTokens whose own tokens do not hash is broken: internal
+	// error, nothing stored, no access token.
+	f := newFixture(t, Config{})
+	ctx := testCtx(t)
+	f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
+	f.hasher.EXPECT().Compare(ctx, "stored-hash", "pw-pw-pw-pw").Return(true, nil)
+	f.clock.EXPECT().Now().Return(now).AnyTimes()
+	f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil)
+	f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil)
+	f.stokens.EXPECT().Hash(loginRefresh).Return(nil, false)
+
+	res, err := f.svc.Login(ctx, "alice@example.com", "pw-pw-pw-pw")
+	if res != nil || err == nil {
+		t.Fatalf("Login = %+v, %v; want an error", res, err)
+	}
+	wantCode(t, err, domain.EINTERNAL)
 }
 
 // authenticators runs a case against both Authenticate and CurrentUser,
@@ -457,15 +620,15 @@ var authenticators = []struct {
 }
 
 func TestAuthenticateSuccess(t *testing.T) {
-	claims := ports.AccessClaims{UserID: 42, TokenID: "jti-1", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(14 * time.Minute)}
+	claims := ports.AccessClaims{UserID: 42, SessionID: "sid-of-the-token", TokenID: "jti-1", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(14 * time.Minute)}
 	for _, a := range authenticators {
 		t.Run(a.name, func(t *testing.T) {
-			f := newFixture(t, domain.PasswordPolicy{})
+			f := newFixture(t, Config{})
 			ctx := testCtx(t)
 			user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now)
 			f.clock.EXPECT().Now().Return(now)
 			f.tokens.EXPECT().Verify("the.bearer.token", now).Return(claims, nil)
-			f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil)
+			f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(user, nil)
 
 			u, gotClaims, err := a.call(f.svc, ctx, "the.bearer.token")
 			if err != nil {
@@ -482,7 +645,7 @@ func TestAuthenticateSuccess(t *testing.T) {
 }
 
 func TestAuthenticateFailures(t *testing.T) {
-	claims := ports.AccessClaims{UserID: 42, TokenID: "jti-1", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+	claims := ports.AccessClaims{UserID: 42, SessionID: "sid-of-the-token", TokenID: "jti-1", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
 	cause := errors.New("database is locked")
 	jwtErr := &domain.Error{Code: domain.EUNAUTHORIZED, Message: domain.ErrInvalidToken.Message, Err: errors.New("token is expired")}
 
@@ -508,16 +671,16 @@ func TestAuthenticateFailures(t *testing.T) {
 			wantErr: cause, wantCode: domain.EINTERNAL,
 		},
 		{
-			name: "user gone",
+			name: "session ended or user gone",
 			afterVerify: func(f *fixture, ctx context.Context) {
-				f.users.EXPECT().ByID(ctx, int64(42)).Return(nil, domain.ErrUserNotFound)
+				f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(nil, domain.ErrSessionNotFound)
 			},
 			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
 		},
 		{
-			name: "user gone, wrapped not-found",
+			name: "session ended, wrapped user-not-found",
 			afterVerify: func(f *fixture, ctx context.Context) {
-				f.users.EXPECT().ByID(ctx, int64(42)).Return(nil, fmt.Errorf("sqlite: %w", domain.ErrUserNotFound))
+				f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(nil, fmt.Errorf("sqlite: %w", domain.ErrUserNotFound))
 			},
 			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
 		},
@@ -525,22 +688,29 @@ func TestAuthenticateFailures(t *testing.T) {
 			name: "user inactive",
 			afterVerify: func(f *fixture, ctx context.Context) {
 				u := domain.RehydrateUser(42, "alice@example.com", "stored-hash", false, now)
-				f.users.EXPECT().ByID(ctx, int64(42)).Return(u, nil)
+				f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(u, nil)
 			},
 			wantErr: domain.ErrInvalidToken, wantCode: domain.EUNAUTHORIZED,
 		},
 		{
-			name: "repository unavailable",
+			name: "session store unavailable",
 			afterVerify: func(f *fixture, ctx context.Context) {
-				f.users.EXPECT().ByID(ctx, int64(42)).Return(nil, domain.Unavailable(cause))
+				f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(nil, domain.Unavailable(cause))
 			},
 			wantErr: cause, wantCode: domain.EUNAVAILABLE,
+		},
+		{
+			name: "session store internal error is not a 401",
+			afterVerify: func(f *fixture, ctx context.Context) {
+				f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(nil, cause)
+			},
+			wantErr: cause, wantCode: domain.EINTERNAL,
 		},
 	}
 	for _, tt := range tests {
 		for _, a := range authenticators {
 			t.Run(tt.name+"/"+a.name, func(t *testing.T) {
-				f := newFixture(t, domain.PasswordPolicy{})
+				f := newFixture(t, Config{})
 				ctx := testCtx(t)
 				f.clock.EXPECT().Now().Return(now)
 				if tt.afterVerify == nil {

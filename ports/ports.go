@@ -3,7 +3,7 @@
 // is treated as internal.
 package ports
 
-//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,PasswordHasher,TokenIssuer,Clock
+//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog
 
 import (
 	"context"
@@ -27,6 +27,77 @@ type UserRepository interface {
 	ByEmail(ctx context.Context, email domain.Email) (*domain.User, error)
 }
 
+// RefreshTokenState is a stored refresh token as the repository sees it:
+// its session, and whether it has been rotated away.
+type RefreshTokenState struct {
+	Session *domain.Session
+	// SpentAt is when the token was rotated away; zero while it is its
+	// session's current token.
+	SpentAt time.Time
+}
+
+// SessionRepository stores sessions and the hashes of their refresh
+// tokens; it never sees a refresh token itself.
+type SessionRepository interface {
+	// Create stores a new session with the hash of its first refresh
+	// token. Returns ENOTFOUND when the user does not exist, EUNAVAILABLE
+	// when storage cannot answer.
+	Create(ctx context.Context, s *domain.Session, tokenHash []byte) error
+	// Rotate atomically spends the token whose hash is presented and
+	// stores successor as its session's current token, but only when the
+	// presented token is unspent and its session is live at now. It
+	// returns the presented token's state as it was before the call and
+	// whether it rotated; of many concurrent calls with one token, exactly
+	// one rotates. Returns ENOTFOUND for an unknown token, EUNAVAILABLE
+	// when storage cannot answer.
+	Rotate(ctx context.Context, presented, successor []byte, now time.Time) (RefreshTokenState, bool, error)
+	// Token returns the state of the token with that hash. Returns
+	// ENOTFOUND for an unknown token, EUNAVAILABLE when storage cannot
+	// answer.
+	Token(ctx context.Context, hash []byte) (RefreshTokenState, error)
+	// Revoke ends session id at now; revoking an unknown or already
+	// revoked session is not an error. Returns EUNAVAILABLE.
+	Revoke(ctx context.Context, id string, now time.Time) error
+	// RevokeAll ends every live session of userID at now and returns how
+	// many it ended. Returns EUNAVAILABLE.
+	RevokeAll(ctx context.Context, userID int64, now time.Time) (int, error)
+	// ActiveUser returns the user of session sessionID, in one indexed
+	// query, when that session belongs to userID and is live at now.
+	// Returns ENOTFOUND otherwise, EUNAVAILABLE when storage cannot answer.
+	ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error)
+	// DeleteEnded deletes sessions (and their tokens) that expired or were
+	// revoked before cutoff and returns how many. Returns EUNAVAILABLE.
+	DeleteEnded(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// SessionTokens makes session ids and opaque refresh tokens.
+type SessionTokens interface {
+	// NewSessionID returns a fresh random session id.
+	NewSessionID() (string, error)
+	// NewRefreshToken returns a fresh random token of at least 256 bits.
+	NewRefreshToken() (string, error)
+	// Hash returns what is stored for token; ok is false when token is not
+	// well-formed, and then nothing needs to be looked up.
+	Hash(token string) (hash []byte, ok bool)
+	// Successor derives, deterministically and with a server-side key, the
+	// token that replaces token when it is rotated.
+	Successor(token string) string
+}
+
+// SecurityEvent is something an operator must be able to find later.
+type SecurityEvent struct {
+	// Name is stable: "token.reuse_detected", "session.revoked", ...
+	Name      string
+	UserID    int64
+	SessionID string
+	Reason    string
+}
+
+// EventLog records security events. It never fails the use case.
+type EventLog interface {
+	Record(ctx context.Context, e SecurityEvent)
+}
+
 // PasswordHasher hashes and checks passwords. It is slow on purpose.
 type PasswordHasher interface {
 	// Hash returns an encoded hash of password. Returns EUNAVAILABLE when
@@ -47,6 +118,7 @@ type AccessToken struct {
 // AccessClaims is what a verified access token says.
 type AccessClaims struct {
 	UserID    int64
+	SessionID string
 	TokenID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -54,11 +126,11 @@ type AccessClaims struct {
 
 // TokenIssuer issues and verifies access tokens.
 type TokenIssuer interface {
-	// Issue signs an access token for userID, issued at now.
-	// Returns EINTERNAL only (e.g. no entropy).
-	Issue(userID int64, now time.Time) (AccessToken, error)
+	// Issue signs an access token for userID within session sessionID,
+	// issued at now. Returns EINTERNAL only (e.g. no entropy).
+	Issue(userID int64, sessionID string, now time.Time) (AccessToken, error)
 	// Verify checks token as of now: signature, algorithm, issuer,
-	// audience, expiry and not-before. Returns EUNAUTHORIZED
+	// audience, expiry, not-before and a session id. Returns EUNAUTHORIZED
 	// (domain.ErrInvalidToken) for any token that is not acceptable.
 	Verify(token string, now time.Time) (AccessClaims, error)
 }

@@ -31,8 +31,8 @@ func TestLoginIssuesToken(t *testing.T) {
 		t.Errorf("Pragma = %q, want no-cache", got)
 	}
 	body := decodeObject(t, r)
-	if len(body) != 3 {
-		t.Errorf("body has members %v, want exactly access_token, token_type, expires_in", keys(body))
+	if len(body) != 5 {
+		t.Errorf("body has members %v, want exactly access_token, token_type, expires_in, refresh_token, refresh_expires_in", keys(body))
 	}
 	tok, _ := body["access_token"].(string)
 	if tok == "" {
@@ -44,10 +44,33 @@ func TestLoginIssuesToken(t *testing.T) {
 	if n, ok := body["expires_in"].(json.Number); !ok || n.String() != "86400" {
 		t.Errorf("expires_in = %#v, want the integer 86400", body["expires_in"])
 	}
-	// The token is the one the issuer signed for this user.
+	refresh, _ := body["refresh_token"].(string)
+	wantOpaqueRefreshToken(t, refresh, tok)
+	if n, ok := body["refresh_expires_in"].(json.Number); !ok || n.String() != "2592000" {
+		t.Errorf("refresh_expires_in = %#v, want the integer 2592000 (30 days)", body["refresh_expires_in"])
+	}
+	// The token is the one the issuer signed for this user, within the
+	// session the refresh token belongs to.
 	claims, err := h.tokens.Verify(tok, t0)
-	if err != nil || claims.UserID != 1 {
-		t.Errorf("token verifies to %+v, %v; want user 1", claims, err)
+	if err != nil || claims.UserID != 1 || claims.SessionID == "" {
+		t.Fatalf("token verifies to %+v, %v; want user 1 and a session", claims, err)
+	}
+	hash, _ := h.sessionTokens.Hash(refresh)
+	st, err := h.sessions.Token(t.Context(), hash)
+	if err != nil || st.Session.ID() != claims.SessionID || !st.SpentAt.IsZero() {
+		t.Errorf("refresh token's stored state %+v, %v; want the unspent token of session %s", st, err, claims.SessionID)
+	}
+}
+
+// wantOpaqueRefreshToken checks a refresh token is an opaque string of at
+// least 256 bits, not a JWT and not the access token.
+func wantOpaqueRefreshToken(t *testing.T, refresh, access string) {
+	t.Helper()
+	if len(refresh) < 43 {
+		t.Errorf("refresh_token = %q, want an opaque token of at least 256 bits", refresh)
+	}
+	if strings.Contains(refresh, ".") || refresh == access {
+		t.Errorf("refresh_token = %q looks like a JWT or the access token", refresh)
 	}
 }
 
@@ -173,7 +196,12 @@ func TestMeRejectsBadTokens(t *testing.T) {
 		}
 		return "A" + s[1:]
 	}
-	forged, _ := h.tokens.Issue(2, t0) // signed for a user that does not exist
+	sid := h.sessionOf(tok)
+	forged, _ := h.tokens.Issue(3, sid, t0)            // signed for a user that does not exist
+	noSession, _ := h.tokens.Issue(1, "", t0)          // no sid claim
+	unknownSession, _ := h.tokens.Issue(1, "nope", t0) // a session that does not exist
+	h.register("ivy@example.com", "correct horse")     // user 2
+	othersSession, _ := h.tokens.Issue(2, sid, t0)     // user 2 in ivan's session
 
 	tests := []struct {
 		name, authorization string
@@ -190,6 +218,9 @@ func TestMeRejectsBadTokens(t *testing.T) {
 		{"tampered signature", "Bearer " + parts[0] + "." + parts[1] + "." + flip(parts[2]), true},
 		{"no signature", "Bearer " + parts[0] + "." + parts[1] + ".", true},
 		{"unknown user", "Bearer " + forged.Token, true},
+		{"no session", "Bearer " + noSession.Token, true},
+		{"unknown session", "Bearer " + unknownSession.Token, true},
+		{"another user's session", "Bearer " + othersSession.Token, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/authd/authd/app"
 	"github.com/authd/authd/domain"
 )
 
@@ -30,9 +31,34 @@ func newUserResponse(u *domain.User) userResponse {
 }
 
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int64  `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+}
+
+func writeTokens(c *fiber.Ctx, t *app.Tokens) error {
+	c.Locals(localUserID, t.User.ID())
+	return c.JSON(tokenResponse{
+		AccessToken:      t.AccessToken.Token,
+		TokenType:        "bearer",
+		ExpiresIn:        int64(t.AccessToken.ExpiresIn / time.Second),
+		RefreshToken:     t.RefreshToken,
+		RefreshExpiresIn: int64(t.RefreshExpiresIn / time.Second),
+	})
+}
+
+// refreshTokenBody reads {"refresh_token": "..."}.
+func refreshTokenBody(c *fiber.Ctx) (string, error) {
+	f, err := jsonStrings(c, "refresh_token")
+	if err != nil {
+		return "", err
+	}
+	if err := requireFields(f, "refresh_token"); err != nil {
+		return "", err
+	}
+	return f["refresh_token"], nil
 }
 
 // credentials reads {"email", "password"}; both must be present strings.
@@ -69,30 +95,73 @@ func (s *server) login(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Locals(localUserID, res.User.ID())
-	return c.JSON(tokenResponse{
-		AccessToken: res.AccessToken.Token,
-		TokenType:   "bearer",
-		ExpiresIn:   int64(res.AccessToken.ExpiresIn / time.Second),
-	})
+	return writeTokens(c, res)
+}
+
+func (s *server) refresh(c *fiber.Ctx) error {
+	token, err := refreshTokenBody(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.Refresh(c.UserContext(), token)
+	if err != nil {
+		return err
+	}
+	return writeTokens(c, res)
+}
+
+func (s *server) logout(c *fiber.Ctx) error {
+	token, err := refreshTokenBody(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Logout(c.UserContext(), token); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) logoutAll(c *fiber.Ctx) error {
+	token, err := s.bearer(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.LogoutAll(c.UserContext(), token); err != nil {
+		return s.challenge(c, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *server) me(c *fiber.Ctx) error {
+	token, err := s.bearer(c)
+	if err != nil {
+		return err
+	}
+	u, err := s.svc.CurrentUser(c.UserContext(), token)
+	if err != nil {
+		return s.challenge(c, err)
+	}
+	c.Locals(localUserID, u.ID())
+	return c.JSON(newUserResponse(u))
+}
+
+// bearer returns the request's bearer token, or a 401 with a challenge.
+func (s *server) bearer(c *fiber.Ctx) (string, error) {
 	token, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if !ok {
 		// RFC 6750 §3.1: no error code when the request had no token.
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authd"`)
-		return &requestError{status: fiber.StatusUnauthorized, detail: "A bearer access token is required"}
+		return "", &requestError{status: fiber.StatusUnauthorized, detail: "A bearer access token is required"}
 	}
-	u, err := s.svc.CurrentUser(c.UserContext(), token)
-	if err != nil {
-		if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authd", error="invalid_token"`)
-		}
-		return err
+	return token, nil
+}
+
+// challenge adds the RFC 6750 invalid_token challenge to a refused token.
+func (s *server) challenge(c *fiber.Ctx, err error) error {
+	if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authd", error="invalid_token"`)
 	}
-	c.Locals(localUserID, u.ID())
-	return c.JSON(newUserResponse(u))
+	return err
 }
 
 // bearerToken extracts the token from an Authorization header of the form

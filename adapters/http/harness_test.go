@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,13 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // tokenTTL matches the production default (expires_in 86400).
 const tokenTTL = 24 * time.Hour
+
+// sessionTTL and reuseGrace are app's defaults, which the harness uses
+// unless an option says otherwise.
+const (
+	sessionTTL = app.DefaultSessionTTL
+	reuseGrace = app.DefaultReuseGrace
+)
 
 // ---------------------------------------------------------------- fakes
 
@@ -188,6 +196,7 @@ var _ ports.TokenIssuer = (*fakeTokens)(nil)
 
 type fakeClaims struct {
 	Sub int64  `json:"sub"`
+	Sid string `json:"sid"`
 	Iat int64  `json:"iat"`
 	Exp int64  `json:"exp"`
 	Jti string `json:"jti"`
@@ -201,8 +210,8 @@ func (f *fakeTokens) sign(s string) string {
 	return b64.EncodeToString(m.Sum(nil))
 }
 
-func (f *fakeTokens) Issue(userID int64, now time.Time) (ports.AccessToken, error) {
-	c := fakeClaims{Sub: userID, Iat: now.Unix(), Exp: now.Add(tokenTTL).Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
+func (f *fakeTokens) Issue(userID int64, sessionID string, now time.Time) (ports.AccessToken, error) {
+	c := fakeClaims{Sub: userID, Sid: sessionID, Iat: now.Unix(), Exp: now.Add(tokenTTL).Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
 	p, _ := json.Marshal(c)
 	unsigned := b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + b64.EncodeToString(p)
 	return ports.AccessToken{Token: unsigned + "." + f.sign(unsigned), ExpiresIn: tokenTTL}, nil
@@ -224,10 +233,266 @@ func (f *fakeTokens) Verify(token string, now time.Time) (ports.AccessClaims, er
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return ports.AccessClaims{}, domain.ErrInvalidToken
 	}
-	if !now.Before(time.Unix(c.Exp, 0)) {
+	if !now.Before(time.Unix(c.Exp, 0)) || c.Sid == "" {
 		return ports.AccessClaims{}, domain.ErrInvalidToken
 	}
-	return ports.AccessClaims{UserID: c.Sub, TokenID: c.Jti, IssuedAt: time.Unix(c.Iat, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
+	return ports.AccessClaims{UserID: c.Sub, SessionID: c.Sid, TokenID: c.Jti, IssuedAt: time.Unix(c.Iat, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
+}
+
+// fakeSessions is an in-memory ports.SessionRepository with the documented
+// semantics: Rotate is conditional and atomic (one mutex), ActiveUser is the
+// session-to-user join. The user side of that join, and the foreign key
+// Create checks, go through users, so a users outage is a sessions outage
+// too, as it is for one database.
+type fakeSessions struct {
+	mu       sync.Mutex
+	users    ports.UserRepository
+	sessions map[string]*fakeSession
+	tokens   map[string]*fakeRefresh // by string(hash)
+	err      error                   // when set, every method returns it
+	calls    atomic.Int64            // every method call
+}
+
+type fakeSession struct {
+	userID               int64
+	createdAt, expiresAt time.Time
+	revokedAt            time.Time
+}
+
+type fakeRefresh struct {
+	sessionID string
+	spentAt   time.Time
+}
+
+var _ ports.SessionRepository = (*fakeSessions)(nil)
+
+func newFakeSessions(users ports.UserRepository) *fakeSessions {
+	return &fakeSessions{users: users, sessions: map[string]*fakeSession{}, tokens: map[string]*fakeRefresh{}}
+}
+
+func (f *fakeSessions) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// begin counts the call, locks, and returns the injected error if any; the
+// caller must unlock.
+func (f *fakeSessions) begin() error {
+	f.calls.Add(1)
+	f.mu.Lock()
+	return f.err
+}
+
+func (s *fakeSession) liveAt(now time.Time) bool {
+	return s.revokedAt.IsZero() && now.Before(s.expiresAt)
+}
+
+func (f *fakeSessions) state(t *fakeRefresh) ports.RefreshTokenState {
+	s := f.sessions[t.sessionID]
+	return ports.RefreshTokenState{
+		Session: domain.RehydrateSession(t.sessionID, s.userID, s.createdAt, s.expiresAt, s.revokedAt),
+		SpentAt: t.spentAt,
+	}
+}
+
+func (f *fakeSessions) Create(ctx context.Context, s *domain.Session, tokenHash []byte) error {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return err
+	}
+	if _, err := f.users.ByID(ctx, s.UserID()); err != nil {
+		return err // ENOTFOUND (the foreign key) or EUNAVAILABLE
+	}
+	if _, ok := f.sessions[s.ID()]; ok {
+		return fmt.Errorf("fakeSessions: duplicate session id %q", s.ID())
+	}
+	if _, ok := f.tokens[string(tokenHash)]; ok {
+		return errors.New("fakeSessions: duplicate token hash")
+	}
+	f.sessions[s.ID()] = &fakeSession{userID: s.UserID(), createdAt: s.CreatedAt(), expiresAt: s.ExpiresAt(), revokedAt: s.RevokedAt()}
+	f.tokens[string(tokenHash)] = &fakeRefresh{sessionID: s.ID()}
+	return nil
+}
+
+func (f *fakeSessions) Rotate(_ context.Context, presented, successor []byte, now time.Time) (ports.RefreshTokenState, bool, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return ports.RefreshTokenState{}, false, err
+	}
+	t, ok := f.tokens[string(presented)]
+	if !ok {
+		return ports.RefreshTokenState{}, false, domain.ErrSessionNotFound
+	}
+	before := f.state(t)
+	if !t.spentAt.IsZero() || !f.sessions[t.sessionID].liveAt(now) {
+		return before, false, nil
+	}
+	if _, ok := f.tokens[string(successor)]; ok {
+		return ports.RefreshTokenState{}, false, errors.New("fakeSessions: duplicate token hash")
+	}
+	t.spentAt = now
+	f.tokens[string(successor)] = &fakeRefresh{sessionID: t.sessionID}
+	return before, true, nil
+}
+
+func (f *fakeSessions) Token(_ context.Context, hash []byte) (ports.RefreshTokenState, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return ports.RefreshTokenState{}, err
+	}
+	t, ok := f.tokens[string(hash)]
+	if !ok {
+		return ports.RefreshTokenState{}, domain.ErrSessionNotFound
+	}
+	return f.state(t), nil
+}
+
+func (f *fakeSessions) Revoke(_ context.Context, id string, now time.Time) error {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return err
+	}
+	if s, ok := f.sessions[id]; ok && s.revokedAt.IsZero() {
+		s.revokedAt = now
+	}
+	return nil
+}
+
+func (f *fakeSessions) RevokeAll(_ context.Context, userID int64, now time.Time) (int, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range f.sessions {
+		if s.userID == userID && s.liveAt(now) {
+			s.revokedAt = now
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *fakeSessions) ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return nil, err
+	}
+	s, ok := f.sessions[sessionID]
+	if !ok || s.userID != userID || !s.liveAt(now) {
+		return nil, domain.ErrSessionNotFound
+	}
+	return f.users.ByID(ctx, userID)
+}
+
+func (f *fakeSessions) DeleteEnded(_ context.Context, cutoff time.Time) (int, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for id, s := range f.sessions {
+		if s.expiresAt.Before(cutoff) || !s.revokedAt.IsZero() && s.revokedAt.Before(cutoff) {
+			delete(f.sessions, id)
+			n++
+		}
+	}
+	for h, t := range f.tokens {
+		if _, ok := f.sessions[t.sessionID]; !ok {
+			delete(f.tokens, h)
+		}
+	}
+	return n, nil
+}
+
+// live reports whether session id exists and is live at now.
+func (f *fakeSessions) live(id string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sessions[id]
+	return ok && s.liveAt(now)
+}
+
+// fakeSessionTokens is a deterministic ports.SessionTokens shaped like the
+// real one: refresh tokens are 43 base64url characters (256 bits), Hash is
+// SHA-256 of the decoded bytes, and Successor is an HMAC under key.
+type fakeSessionTokens struct {
+	key []byte
+	n   atomic.Int64
+}
+
+var _ ports.SessionTokens = (*fakeSessionTokens)(nil)
+
+const refreshTokenLen = 43
+
+func (f *fakeSessionTokens) NewSessionID() (string, error) {
+	sum := sha256.Sum256(fmt.Appendf(nil, "session:%d", f.n.Add(1)))
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+func (f *fakeSessionTokens) NewRefreshToken() (string, error) {
+	m := hmac.New(sha256.New, f.key)
+	fmt.Fprintf(m, "refresh:%d", f.n.Add(1))
+	return b64.EncodeToString(m.Sum(nil)), nil
+}
+
+func decodeRefresh(token string) ([]byte, bool) {
+	if len(token) != refreshTokenLen {
+		return nil, false
+	}
+	raw, err := b64.DecodeString(token)
+	return raw, err == nil && len(raw) == sha256.Size
+}
+
+func (f *fakeSessionTokens) Hash(token string) ([]byte, bool) {
+	raw, ok := decodeRefresh(token)
+	if !ok {
+		return nil, false
+	}
+	sum := sha256.Sum256(raw)
+	return sum[:], true
+}
+
+func (f *fakeSessionTokens) Successor(token string) string {
+	raw, ok := decodeRefresh(token)
+	if !ok {
+		return ""
+	}
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte("successor:"))
+	m.Write(raw)
+	return b64.EncodeToString(m.Sum(nil))
+}
+
+// fakeEvents is a ports.EventLog that keeps the events and writes each as a
+// JSON line, as an operator would see it, to its own buffer.
+type fakeEvents struct {
+	mu     sync.Mutex
+	events []ports.SecurityEvent
+	log    *slog.Logger
+}
+
+var _ ports.EventLog = (*fakeEvents)(nil)
+
+func (f *fakeEvents) Record(ctx context.Context, e ports.SecurityEvent) {
+	f.mu.Lock()
+	f.events = append(f.events, e)
+	f.mu.Unlock()
+	f.log.LogAttrs(ctx, slog.LevelWarn, "security event",
+		slog.String("event", e.Name), slog.Int64("user_id", e.UserID),
+		slog.String("session_id", e.SessionID), slog.String("reason", e.Reason))
+}
+
+// names returns the recorded events' names in order.
+func (f *fakeEvents) names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.events {
+		out = append(out, e.Name)
+	}
+	return out
 }
 
 // fakeClock is a settable ports.Clock.
@@ -272,28 +537,46 @@ func (b *syncBuffer) String() string {
 // -------------------------------------------------------------- harness
 
 type harness struct {
-	t      *testing.T
-	app    *fiber.App
-	users  *fakeUsers
-	hasher *fakeHasher
-	tokens *fakeTokens
-	clock  *fakeClock
-	logs   *syncBuffer
+	t             *testing.T
+	app           *fiber.App
+	users         *fakeUsers
+	hasher        *fakeHasher
+	tokens        *fakeTokens
+	sessions      *fakeSessions
+	sessionTokens *fakeSessionTokens
+	events        *fakeEvents
+	clock         *fakeClock
+	logs          *syncBuffer // the access log
+	security      *syncBuffer // the security events, one JSON line each
+
+	// ports and cfg are what the service was built from, for tests that
+	// build their own.
+	ports app.Ports
+	cfg   app.Config
 
 	readyMu  sync.Mutex
 	notReady map[string]string
 }
 
 type harnessConfig struct {
-	users          ports.UserRepository // nil means the harness's fakeUsers
+	users          ports.UserRepository    // nil means the harness's fakeUsers
+	sessions       ports.SessionRepository // nil means the harness's fakeSessions
 	cors           []string
 	requestTimeout time.Duration
+	sessionTTL     time.Duration // 0 means app's default
 }
 
 type option func(*harnessConfig)
 
 // withUsers replaces the in-memory repository, e.g. with a gomock mock.
 func withUsers(r ports.UserRepository) option { return func(c *harnessConfig) { c.users = r } }
+
+// withSessions replaces the in-memory session store, e.g. with a gomock mock.
+func withSessions(r ports.SessionRepository) option {
+	return func(c *harnessConfig) { c.sessions = r }
+}
+
+func withSessionTTL(d time.Duration) option { return func(c *harnessConfig) { c.sessionTTL = d } }
 
 func withCORS(origins ...string) option { return func(c *harnessConfig) { c.cors = origins } }
 
@@ -309,18 +592,36 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		o(&hc)
 	}
 	h := &harness{
-		t:      t,
-		users:  newFakeUsers(),
-		hasher: &fakeHasher{},
-		tokens: &fakeTokens{key: []byte("test-signing-key-0123456789abcdef")},
-		clock:  &fakeClock{now: t0},
-		logs:   &syncBuffer{},
+		t:             t,
+		users:         newFakeUsers(),
+		hasher:        &fakeHasher{},
+		tokens:        &fakeTokens{key: []byte("test-signing-key-0123456789abcdef")},
+		sessionTokens: &fakeSessionTokens{key: []byte("test-successor-key-0123456789abcd")},
+		clock:         &fakeClock{now: t0},
+		logs:          &syncBuffer{},
+		security:      &syncBuffer{},
 	}
+	h.events = &fakeEvents{log: slog.New(slog.NewJSONHandler(h.security, nil))}
 	var repo ports.UserRepository = h.users
 	if hc.users != nil {
 		repo = hc.users
 	}
-	svc, err := app.New(repo, h.hasher, h.tokens, h.clock, domain.PasswordPolicy{})
+	h.sessions = newFakeSessions(repo)
+	var sessions ports.SessionRepository = h.sessions
+	if hc.sessions != nil {
+		sessions = hc.sessions
+	}
+	h.ports = app.Ports{
+		Users:         repo,
+		Sessions:      sessions,
+		Hasher:        h.hasher,
+		Tokens:        h.tokens,
+		SessionTokens: h.sessionTokens,
+		Clock:         h.clock,
+		Events:        h.events,
+	}
+	h.cfg = app.Config{Policy: domain.PasswordPolicy{}, SessionTTL: hc.sessionTTL}
+	svc, err := app.New(h.ports, h.cfg)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -412,9 +713,12 @@ func (h *harness) get(target string, headers ...string) *response {
 }
 
 const (
-	registerPath = "/api/v1/auth/register"
-	loginPath    = "/api/v1/auth/login"
-	mePath       = "/api/v1/users/me"
+	registerPath  = "/api/v1/auth/register"
+	loginPath     = "/api/v1/auth/login"
+	refreshPath   = "/api/v1/auth/refresh"
+	logoutPath    = "/api/v1/auth/logout"
+	logoutAllPath = "/api/v1/auth/logout/all"
+	mePath        = "/api/v1/users/me"
 )
 
 func credsJSON(email, password string) string {
@@ -435,15 +739,59 @@ func (h *harness) register(email, password string) map[string]any {
 // login logs in and returns the access token, failing unless 200.
 func (h *harness) login(email, password string) string {
 	h.t.Helper()
+	return h.loginTokens(email, password).access
+}
+
+// tokenPair is what a login or refresh hands out.
+type tokenPair struct{ access, refresh string }
+
+// loginTokens logs in and returns both tokens, failing unless 200.
+func (h *harness) loginTokens(email, password string) tokenPair {
+	h.t.Helper()
 	r := h.post(loginPath, credsJSON(email, password))
 	if r.status != http.StatusOK {
 		h.t.Fatalf("login %s: %v", email, r)
 	}
-	tok, _ := decodeObject(h.t, r)["access_token"].(string)
-	if tok == "" {
-		h.t.Fatalf("login %s: no access_token in %s", email, r.body)
+	return tokensOf(h.t, r)
+}
+
+// tokensOf reads both tokens from a 200 login or refresh response.
+func tokensOf(t *testing.T, r *response) tokenPair {
+	t.Helper()
+	body := decodeObject(t, r)
+	access, _ := body["access_token"].(string)
+	refresh, _ := body["refresh_token"].(string)
+	if access == "" || refresh == "" {
+		t.Fatalf("no access_token or refresh_token in %s", r.body)
 	}
-	return tok
+	return tokenPair{access, refresh}
+}
+
+func refreshJSON(token string) string {
+	b, _ := json.Marshal(map[string]string{"refresh_token": token})
+	return string(b)
+}
+
+// refresh posts token to the refresh endpoint.
+func (h *harness) refresh(token string) *response {
+	h.t.Helper()
+	return h.post(refreshPath, refreshJSON(token))
+}
+
+// logout posts token to the logout endpoint.
+func (h *harness) logout(token string) *response {
+	h.t.Helper()
+	return h.post(logoutPath, refreshJSON(token))
+}
+
+// sessionOf returns the session id an access token carries.
+func (h *harness) sessionOf(access string) string {
+	h.t.Helper()
+	c, err := h.tokens.Verify(access, h.clock.Now())
+	if err != nil {
+		h.t.Fatalf("access token does not verify: %v", err)
+	}
+	return c.SessionID
 }
 
 // -------------------------------------------------------------- asserts

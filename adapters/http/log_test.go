@@ -2,19 +2,23 @@ package http_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authd/authd/domain"
 )
 
-// TestAccessLog runs register, login, me, a failed login and a 503 through
-// an app whose logger writes JSON to a buffer, then checks the log holds
-// no secret and exactly one well-formed access line per request.
+// TestAccessLog runs register, login, me, a failed login, a 503, and the
+// refresh and logout flows (including a detected reuse) through an app
+// whose logger writes JSON to a buffer, then checks neither the access log
+// nor the security event log holds a secret, and the access log has
+// exactly one well-formed access line per request.
 func TestAccessLog(t *testing.T) {
 	h := newHarness(t)
 	const (
@@ -38,9 +42,10 @@ func TestAccessLog(t *testing.T) {
 	r = h.post(loginPath, credsJSON(email, password), "X-Request-ID", "login-ok-1")
 	wantStatus(t, r, http.StatusOK)
 	var tok struct {
-		AccessToken string `json:"access_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
-	if err := json.Unmarshal(r.body, &tok); err != nil || tok.AccessToken == "" {
+	if err := json.Unmarshal(r.body, &tok); err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
 		t.Fatalf("login body %s", r.body)
 	}
 	reqs = append(reqs, sent{r, http.MethodPost, loginPath, true})
@@ -58,14 +63,64 @@ func TestAccessLog(t *testing.T) {
 	r = h.get(mePath, "Authorization", authz)
 	wantStatus(t, r, http.StatusServiceUnavailable)
 	reqs = append(reqs, sent{r, http.MethodGet, mePath, false})
+	h.users.setErr(nil)
+
+	// The refresh and logout flows: rotation, a retry within the grace
+	// window, a replay after it (reuse), logout and logout from all devices.
+	r = h.refresh(tok.RefreshToken)
+	wantStatus(t, r, http.StatusOK)
+	rotated := tokensOf(t, r)
+	reqs = append(reqs, sent{r, http.MethodPost, refreshPath, true})
+
+	r = h.refresh(tok.RefreshToken)
+	wantStatus(t, r, http.StatusOK)
+	reqs = append(reqs, sent{r, http.MethodPost, refreshPath, true})
+
+	h.clock.advance(reuseGrace + time.Second)
+	r = h.refresh(tok.RefreshToken)
+	wantStatus(t, r, http.StatusUnauthorized)
+	reqs = append(reqs, sent{r, http.MethodPost, refreshPath, false})
+
+	r = h.logout(rotated.refresh)
+	wantStatus(t, r, http.StatusNoContent)
+	reqs = append(reqs, sent{r, http.MethodPost, logoutPath, false})
+
+	r = h.post(loginPath, credsJSON(email, password))
+	wantStatus(t, r, http.StatusOK)
+	second := tokensOf(t, r)
+	reqs = append(reqs, sent{r, http.MethodPost, loginPath, true})
+
+	r = h.logout(second.refresh)
+	wantStatus(t, r, http.StatusNoContent)
+	reqs = append(reqs, sent{r, http.MethodPost, logoutPath, false})
+
+	r = h.post(loginPath, credsJSON(email, password))
+	wantStatus(t, r, http.StatusOK)
+	third := tokensOf(t, r)
+	reqs = append(reqs, sent{r, http.MethodPost, loginPath, true})
+
+	r = h.post(logoutAllPath, "", "Authorization", "Bearer "+third.access)
+	wantStatus(t, r, http.StatusNoContent)
+	reqs = append(reqs, sent{r, http.MethodPost, logoutAllPath, false})
 
 	log := h.logs.String()
+	security := h.security.String()
 	secrets := map[string]string{
 		"password":             password,
 		"wrong password":       password + "-wrong",
 		"access token":         tok.AccessToken,
 		"Authorization header": authz,
 		"password hash":        fakeHash(password),
+	}
+	for i, p := range []tokenPair{{tok.AccessToken, tok.RefreshToken}, rotated, second, third} {
+		n := strconv.Itoa(i)
+		secrets["access token "+n] = p.access
+		secrets["refresh token "+n] = p.refresh
+		hash, _ := h.sessionTokens.Hash(p.refresh)
+		secrets["refresh token hash "+n] = hex.EncodeToString(hash)
+		secrets["refresh token hash (base64url) "+n] = b64.EncodeToString(hash)
+		// A log could leak a fragment of a token; look for a prefix too.
+		secrets["refresh token prefix "+n] = p.refresh[:16]
 	}
 	if parts := strings.Split(tok.AccessToken, "."); len(parts) == 3 {
 		secrets["token signature"] = parts[2]
@@ -77,6 +132,16 @@ func TestAccessLog(t *testing.T) {
 		if strings.Contains(log, s) {
 			t.Errorf("the log contains the %s %q", what, s)
 		}
+		if strings.Contains(security, s) {
+			t.Errorf("the security event log contains the %s %q", what, s)
+		}
+	}
+	// The replay after the grace window was reported to operators.
+	if !strings.Contains(security, `"event":"token.reuse_detected"`) {
+		t.Errorf("the security event log has no token.reuse_detected line:\n%s", security)
+	}
+	if n := strings.Count(security, `"event":"token.reuse_detected"`); n != 1 {
+		t.Errorf("%d token.reuse_detected lines, want 1:\n%s", n, security)
 	}
 	// The hash is hex after a fixed prefix; a log could also leak a
 	// fragment, so look for its digest part alone too.

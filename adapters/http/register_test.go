@@ -175,10 +175,13 @@ func TestMalformedBodies(t *testing.T) {
 	}
 }
 
-// wantUntouched fails unless the request reached neither the repository
+// wantUntouched fails unless the request reached neither the repositories
 // nor the hasher (beyond app.New's dummy hash).
 func (h *harness) wantUntouched(t *testing.T) {
 	t.Helper()
+	if n := h.sessions.calls.Load(); n != 0 {
+		t.Errorf("session store called %d times", n)
+	}
 	if n := h.users.creates.Load(); n != 0 {
 		t.Errorf("repository Create called %d times", n)
 	}
@@ -278,7 +281,8 @@ func TestBodyTooLarge(t *testing.T) {
 	h := newHarness(t)
 	addr := strings.TrimPrefix(h.listen(t), "http://")
 
-	for _, path := range []string{registerPath, loginPath} {
+	paths := []string{registerPath, loginPath, refreshPath, logoutPath}
+	for _, path := range paths {
 		t.Run(path+"/one byte over", func(t *testing.T) {
 			body := paddedBody(t, "big@example.com", httpapi.BodyLimit+1)
 			r := rawPost(t, addr, path, body, false)
@@ -299,11 +303,11 @@ func TestBodyTooLarge(t *testing.T) {
 			wantProblem(t, r, http.StatusRequestEntityTooLarge)
 		})
 	}
-	if n := h.users.creates.Load() + h.users.reads.Load(); n != 0 {
-		t.Errorf("repository called %d times for oversized bodies", n)
+	if n := h.users.creates.Load() + h.users.reads.Load() + h.sessions.calls.Load(); n != 0 {
+		t.Errorf("repositories called %d times for oversized bodies", n)
 	}
-	if n := strings.Count(h.logs.String(), `"status":413`); n != 4 {
-		t.Errorf("access log has %d lines for the four 413s, want 4:\n%s", n, h.logs)
+	if n, want := strings.Count(h.logs.String(), `"status":413`), 2*len(paths); n != want {
+		t.Errorf("access log has %d lines for the %d 413s:\n%s", n, want, h.logs)
 	}
 }
 

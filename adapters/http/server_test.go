@@ -83,7 +83,7 @@ func TestReadyz(t *testing.T) {
 func TestReadyzBoundsTheCheck(t *testing.T) {
 	h := newHarness(t)
 	var deadline time.Duration
-	svc, err := app.New(h.users, h.hasher, h.tokens, h.clock, domain.PasswordPolicy{})
+	svc, err := app.New(h.ports, h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +141,12 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodPut, registerPath, "POST"},
 		{http.MethodGet, loginPath, "POST"},
 		{http.MethodDelete, loginPath, "POST"},
+		{http.MethodGet, refreshPath, "POST"},
+		{http.MethodPut, refreshPath, "POST"},
+		{http.MethodGet, logoutPath, "POST"},
+		{http.MethodDelete, logoutPath, "POST"},
+		{http.MethodGet, logoutAllPath, "POST"},
+		{http.MethodDelete, logoutAllPath, "POST"},
 		{http.MethodPost, mePath, "GET, HEAD"},
 		{http.MethodDelete, mePath, "GET, HEAD"},
 		{http.MethodPost, "/healthz", "GET, HEAD"},
@@ -288,7 +294,7 @@ func TestCORS(t *testing.T) {
 	}
 
 	t.Run("allowed preflight", func(t *testing.T) {
-		for _, path := range []string{loginPath, registerPath, mePath} {
+		for _, path := range []string{loginPath, registerPath, refreshPath, logoutPath, logoutAllPath, mePath} {
 			r := preflight(allowed, path)
 			if r.status != http.StatusNoContent && r.status != http.StatusOK {
 				t.Errorf("%s: preflight status %d", path, r.status)
@@ -355,7 +361,7 @@ func TestCORS(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	h := newHarness(t)
-	svc, err := app.New(h.users, h.hasher, h.tokens, h.clock, domain.PasswordPolicy{})
+	svc, err := app.New(h.ports, h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,23 +52,37 @@ func New(cfg Config) (*Issuer, error) {
 	return &Issuer{cfg: cfg, method: jwt.SigningMethodHS256}, nil
 }
 
-// Issue signs a token for userID with iat = nbf = now and exp = now + TTL.
-func (i *Issuer) Issue(userID int64, now time.Time) (ports.AccessToken, error) {
+// claims are the registered claims plus the session id, which every
+// authenticated request checks against the session store.
+type claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+}
+
+// Issue signs a token for userID in sessionID with iat = nbf = now and
+// exp = now + TTL.
+func (i *Issuer) Issue(userID int64, sessionID string, now time.Time) (ports.AccessToken, error) {
+	if sessionID == "" {
+		return ports.AccessToken{}, errors.New("jwt: access token without a session")
+	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return ports.AccessToken{}, fmt.Errorf("jwt: token id: %w", err)
 	}
 	now = now.Truncate(time.Second)
-	claims := jwt.RegisteredClaims{
-		Subject:   strconv.FormatInt(userID, 10),
-		Issuer:    i.cfg.Issuer,
-		Audience:  jwt.ClaimStrings{i.cfg.Audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(i.cfg.TTL)),
-		ID:        hex.EncodeToString(id[:]),
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   strconv.FormatInt(userID, 10),
+			Issuer:    i.cfg.Issuer,
+			Audience:  jwt.ClaimStrings{i.cfg.Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(i.cfg.TTL)),
+			ID:        hex.EncodeToString(id[:]),
+		},
+		SessionID: sessionID,
 	}
-	s, err := jwt.NewWithClaims(i.method, claims).SignedString(i.cfg.Secret)
+	s, err := jwt.NewWithClaims(i.method, c).SignedString(i.cfg.Secret)
 	if err != nil {
 		return ports.AccessToken{}, fmt.Errorf("jwt: sign: %w", err)
 	}
@@ -89,18 +103,21 @@ func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error)
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
-	var claims jwt.RegisteredClaims
-	_, err := p.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return i.cfg.Secret, nil })
+	var c claims
+	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return i.cfg.Secret, nil })
 	if err != nil {
 		return ports.AccessClaims{}, invalid(err)
 	}
-	uid, err := strconv.ParseInt(claims.Subject, 10, 64)
+	uid, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil || uid <= 0 {
-		return ports.AccessClaims{}, invalid(fmt.Errorf("jwt: bad subject %q", claims.Subject))
+		return ports.AccessClaims{}, invalid(fmt.Errorf("jwt: bad subject %q", c.Subject))
 	}
-	out := ports.AccessClaims{UserID: uid, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt.Time.UTC()}
-	if claims.IssuedAt != nil {
-		out.IssuedAt = claims.IssuedAt.Time.UTC()
+	if c.SessionID == "" {
+		return ports.AccessClaims{}, invalid(errors.New("jwt: no session id"))
+	}
+	out := ports.AccessClaims{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time.UTC()}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time.UTC()
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	authjwt "github.com/authd/authd/adapters/jwt"
 	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
 )
 
 var (
@@ -19,6 +20,7 @@ var (
 	issuer   = "https://auth.example.test"
 	audience = "authd-api"
 	ttl      = 15 * time.Minute
+	sid      = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 	// t0 is a whole second; issue times in tests add a fraction to it.
 	t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 )
@@ -72,7 +74,7 @@ func wantRejected(t *testing.T, iss *authjwt.Issuer, token string, at time.Time)
 func TestIssueVerifyRoundTrip(t *testing.T) {
 	iss := newIssuer(t)
 	issuedAt := t0.Add(678 * time.Millisecond)
-	tok, err := iss.Issue(42, issuedAt)
+	tok, err := iss.Issue(42, sid, issuedAt)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -85,13 +87,13 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 		t.Errorf("header = %v", header)
 	}
 	payload := decodeSegment(t, tok.Token, 1)
-	for _, k := range []string{"sub", "iat", "nbf", "exp", "iss", "aud", "jti"} {
+	for _, k := range []string{"sub", "sid", "iat", "nbf", "exp", "iss", "aud", "jti"} {
 		if _, ok := payload[k]; !ok {
 			t.Errorf("payload %v has no %q", payload, k)
 		}
 	}
-	if payload["sub"] != "42" || payload["iss"] != issuer {
-		t.Errorf("sub/iss = %v/%v", payload["sub"], payload["iss"])
+	if payload["sub"] != "42" || payload["iss"] != issuer || payload["sid"] != sid {
+		t.Errorf("sub/iss/sid = %v/%v/%v", payload["sub"], payload["iss"], payload["sid"])
 	}
 	var rc gojwt.RegisteredClaims
 	if _, _, err := gojwt.NewParser().ParseUnverified(tok.Token, &rc); err != nil {
@@ -120,6 +122,9 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	if claims.UserID != 42 {
 		t.Errorf("UserID = %d, want 42", claims.UserID)
 	}
+	if claims.SessionID != sid {
+		t.Errorf("SessionID = %q, want %q", claims.SessionID, sid)
+	}
 	if claims.TokenID != rc.ID {
 		t.Errorf("TokenID = %q, want jti %q", claims.TokenID, rc.ID)
 	}
@@ -136,7 +141,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 
 func TestVerifyTimeWindow(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(7, t0.Add(500*time.Millisecond))
+	tok, err := iss.Issue(7, sid, t0.Add(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +176,7 @@ func TestIssueUniqueTokenIDs(t *testing.T) {
 		seen[i] = map[byte]bool{}
 	}
 	for range 500 {
-		tok, err := iss.Issue(1, t0)
+		tok, err := iss.Issue(1, sid, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,10 +203,12 @@ func TestIssueUniqueTokenIDs(t *testing.T) {
 	}
 }
 
-// validClaims are the claims Issue would write for user 42 at t0.
+// validClaims are the claims Issue would write for user 42 in session sid
+// at t0.
 func validClaims() gojwt.MapClaims {
 	return gojwt.MapClaims{
 		"sub": "42",
+		"sid": sid,
 		"iss": issuer,
 		"aud": []string{audience},
 		"iat": t0.Unix(),
@@ -229,7 +236,7 @@ func TestVerifyCraftedControl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("crafted valid token rejected: %v", err)
 	}
-	if claims.UserID != 42 || claims.TokenID != "0123456789abcdef0123456789abcdef" {
+	if claims.UserID != 42 || claims.SessionID != sid || claims.TokenID != "0123456789abcdef0123456789abcdef" {
 		t.Errorf("claims = %+v", claims)
 	}
 	// A token without iat (optional) or jti is still acceptable.
@@ -249,7 +256,7 @@ func TestVerifyRejects(t *testing.T) {
 		change(c)
 		return c
 	}
-	good, err := iss.Issue(42, t0)
+	good, err := iss.Issue(42, sid, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +297,11 @@ func TestVerifyRejects(t *testing.T) {
 		{"empty sub", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["sub"] = "" }))},
 		{"missing sub", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { delete(c, "sub") }))},
 		{"numeric (not string) sub", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["sub"] = 42 }))},
+		{"missing sid", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { delete(c, "sid") }))},
+		{"empty sid", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["sid"] = "" }))},
+		{"null sid", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["sid"] = nil }))},
+		{"numeric sid", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["sid"] = 12345 }))},
+		{"sid tampered, signature kept", parts[0] + "." + tamper(t, parts[1], "sid", "another-session") + "." + parts[2]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantRejected(t, iss, tt.token, at) })
@@ -314,6 +326,70 @@ func tamper(t *testing.T, segment, key string, value any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// TestVerifyRequiresSessionID crafts, with golang-jwt directly, a token that
+// is exactly what an issuer from before sessions signed: valid in every
+// other way, but without a sid. Such a token cannot be checked against the
+// session store, so it must not authenticate.
+func TestVerifyRequiresSessionID(t *testing.T) {
+	iss := newIssuer(t)
+	at := t0.Add(time.Minute)
+	old := gojwt.RegisteredClaims{
+		Subject:   "42",
+		Issuer:    issuer,
+		Audience:  gojwt.ClaimStrings{audience},
+		IssuedAt:  gojwt.NewNumericDate(t0),
+		NotBefore: gojwt.NewNumericDate(t0),
+		ExpiresAt: gojwt.NewNumericDate(t0.Add(ttl)),
+		ID:        "0123456789abcdef0123456789abcdef",
+	}
+	tok, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, old).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRejected(t, iss, tok, at)
+
+	// Control: the same claims plus a sid are accepted.
+	withSID, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, struct {
+		gojwt.RegisteredClaims
+		SID string `json:"sid"`
+	}{old, sid}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := iss.Verify(withSID, at)
+	if err != nil || c.SessionID != sid || c.UserID != 42 {
+		t.Errorf("Verify(same claims with sid) = %+v, %v", c, err)
+	}
+}
+
+func TestIssueRequiresSessionID(t *testing.T) {
+	iss := newIssuer(t)
+	tok, err := iss.Issue(42, "", t0)
+	if err == nil || tok != (ports.AccessToken{}) {
+		t.Fatalf("Issue without a session = %+v, %v; want no token and an error", tok, err)
+	}
+	if domain.ErrorCode(err) != domain.EINTERNAL {
+		t.Errorf("error %v has code %q, want %q", err, domain.ErrorCode(err), domain.EINTERNAL)
+	}
+}
+
+func TestSessionIDRoundTrips(t *testing.T) {
+	iss := newIssuer(t)
+	for _, id := range []string{sid, "a", "session/with:odd chars é", strings.Repeat("s", 256)} {
+		tok, err := iss.Issue(9, id, t0)
+		if err != nil {
+			t.Fatalf("Issue(%q): %v", id, err)
+		}
+		c, err := iss.Verify(tok.Token, t0)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if c.SessionID != id || c.UserID != 9 {
+			t.Errorf("claims = %+v, want user 9 in session %q", c, id)
+		}
+	}
+}
+
 func TestVerifyRejectsOtherIssuersTokens(t *testing.T) {
 	mine := newIssuer(t)
 	for name, cfg := range map[string]authjwt.Config{
@@ -326,7 +402,7 @@ func TestVerifyRejectsOtherIssuersTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := other.Issue(42, t0)
+			tok, err := other.Issue(42, sid, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +453,7 @@ func TestShortestTTLTokenIsUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuedAt := t0.Add(999 * time.Millisecond)
-	tok, err := iss.Issue(1, issuedAt)
+	tok, err := iss.Issue(1, sid, issuedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +470,7 @@ func BenchmarkIssue(b *testing.B) {
 	iss := newIssuer(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := iss.Issue(42, t0); err != nil {
+		if _, err := iss.Issue(42, sid, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -402,7 +478,7 @@ func BenchmarkIssue(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	iss := newIssuer(b)
-	tok, err := iss.Issue(42, t0)
+	tok, err := iss.Issue(42, sid, t0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,10 +45,18 @@ func TestUserRepositoryContract(t *testing.T) {
 	porttest.TestUserRepository(t, func(t *testing.T) ports.UserRepository { return db.Users() })
 }
 
+func TestSessionRepositoryContract(t *testing.T) {
+	db, _ := openMigrated(t)
+	porttest.TestSessionRepository(t, db.Users(), func(t *testing.T) ports.SessionRepository { return db.Sessions() })
+}
+
+// latestVersion is the newest embedded migration.
+const latestVersion = 2
+
 func TestMigrationsUpDownUp(t *testing.T) {
 	db, _ := openMigrated(t)
 	ctx := context.Background()
-	if v, dirty, err := db.SchemaVersion(ctx); err != nil || v != 1 || dirty {
+	if v, dirty, err := db.SchemaVersion(ctx); err != nil || v != latestVersion || dirty {
 		t.Fatalf("after up: %d %v %v", v, dirty, err)
 	}
 	m, err := db.Migrator()
@@ -119,7 +127,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, dirty, err := db.SchemaVersion(context.Background()); err != nil || v != 1 || dirty {
+	if v, dirty, err := db.SchemaVersion(context.Background()); err != nil || v != latestVersion || dirty {
 		t.Fatalf("version %d dirty %v err %v", v, dirty, err)
 	}
 }

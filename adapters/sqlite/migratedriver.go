@@ -167,10 +167,17 @@ func (d *MigrationDriver) Open(url string) (database.Driver, error) {
 // fileDSN builds a glebarez/go-sqlite URI DSN for the file at path.
 // The characters that are special in an SQLite URI filename are
 // percent-encoded so that any path is taken literally.
+//
+// _txlock=immediate makes every read-write transaction (BeginTx without
+// ReadOnly) start with BEGIN IMMEDIATE, taking the write lock at once and
+// waiting for it under the busy timeout. A deferred transaction that reads
+// and then writes fails at once with SQLITE_BUSY when another connection
+// committed in between: in WAL mode SQLite cannot upgrade a stale read
+// snapshot, and the busy handler is not called.
 func fileDSN(path string) string {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	return "file:" + escaped +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 }
 
 // busyRetryFor bounds how long pingRetryBusy keeps retrying.

@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -34,6 +36,16 @@ func TestUserRepositoryContractFreshFile(t *testing.T) {
 	})
 }
 
+// The session suite needs its users in the same database, so it runs over
+// one shared migrated file only.
+func TestSessionRepositoryContract(t *testing.T) {
+	db := repoOpenMigrated(t, repoTempPath(t))
+	porttest.TestSessionRepository(t, db.Users(), func(*testing.T) ports.SessionRepository { return db.Sessions() })
+}
+
+// latestVersion is the newest embedded migration.
+const latestVersion = 2
+
 func TestMigrationsUpDownUp(t *testing.T) {
 	ctx := context.Background()
 	path := repoTempPath(t)
@@ -44,7 +56,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	if err := m.Up(); err != nil {
 		t.Fatalf("first Up: %v", err)
 	}
-	repoWantVersion(t, m, 1)
+	repoWantVersion(t, m, latestVersion)
 	if err := m.Up(); !errors.Is(err, migrate.ErrNoChange) {
 		t.Fatalf("Up when already up: %v, want ErrNoChange", err)
 	}
@@ -60,8 +72,10 @@ func TestMigrationsUpDownUp(t *testing.T) {
 		t.Fatalf("Version after Down: %v, want ErrNilVersion", err)
 	}
 	raw := repoRawDB(t, path)
-	if n := repoCount(t, raw, `SELECT count(*) FROM sqlite_master WHERE tbl_name = 'users'`); n != 0 {
-		t.Errorf("after Down, sqlite_master still has %d objects for table users", n)
+	for _, table := range []string{"users", "sessions", "refresh_tokens"} {
+		if n := repoCount(t, raw, `SELECT count(*) FROM sqlite_master WHERE tbl_name = '`+table+`'`); n != 0 {
+			t.Errorf("after Down, sqlite_master still has %d objects for table %s", n, table)
+		}
 	}
 	_, err := users.ByID(ctx, before.ID())
 	repoWantCode(t, "ByID after Down", err, domain.EUNAVAILABLE)
@@ -69,7 +83,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	if err := m.Up(); err != nil {
 		t.Fatalf("second Up: %v", err)
 	}
-	repoWantVersion(t, m, 1)
+	repoWantVersion(t, m, latestVersion)
 	// Down dropped the table: the data is gone, and the email is free again.
 	_, err = users.ByEmail(ctx, before.Email())
 	repoWantCode(t, "ByEmail after Down and Up", err, domain.ENOTFOUND)
@@ -92,7 +106,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	if _, err := db2.Users().ByID(ctx, after.ID()); err != nil {
 		t.Errorf("ByID after reopen: %v", err)
 	}
-	repoWantVersion(t, repoMigrator(t, db2), 1)
+	repoWantVersion(t, repoMigrator(t, db2), latestVersion)
 }
 
 func TestUnmigratedDatabase(t *testing.T) {
@@ -310,6 +324,107 @@ func TestTwoHandlesSameFile(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Deleting a user deletes its sessions, and deleting a session its refresh
+// tokens: the foreign keys cascade, which needs PRAGMA foreign_keys on (as
+// Open sets it).
+func TestSessionForeignKeysCascade(t *testing.T) {
+	ctx := context.Background()
+	path := repoTempPath(t)
+	db := repoOpenMigrated(t, path)
+	sessions := db.Sessions()
+	start := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+	u := repoCreate(t, db.Users(), "cascade@example.com")
+	s1, h1 := repoStartSession(t, sessions, u.ID(), start)
+	s2, h2 := repoStartSession(t, sessions, u.ID(), start)
+	h3 := []byte("second token of session two, 32B")
+	if _, rotated, err := sessions.Rotate(ctx, h2, h3, start.Add(time.Minute)); err != nil || !rotated {
+		t.Fatalf("Rotate: %v, %v", rotated, err)
+	}
+
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	if _, err := raw.Exec(`DELETE FROM sessions WHERE id = ?`, s1.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sessions.Token(ctx, h1)
+	repoWantCode(t, "token of a deleted session", err, domain.ENOTFOUND)
+	if _, err := sessions.Token(ctx, h3); err != nil {
+		t.Fatalf("token of the other session: %v", err)
+	}
+
+	if _, err := raw.Exec(`DELETE FROM users WHERE id = ?`, u.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if n := repoCount(t, raw, `SELECT count(*) FROM sessions WHERE id = '`+s2.ID()+`'`); n != 0 {
+		t.Errorf("sessions of a deleted user: %d rows, want 0", n)
+	}
+	if n := repoCount(t, raw, `SELECT count(*) FROM refresh_tokens`); n != 0 {
+		t.Errorf("refresh tokens left after their user was deleted: %d, want 0", n)
+	}
+}
+
+// Two handles on one file stand for two authd processes refreshing with the
+// same token: exactly one rotates, and the others neither fail with
+// SQLITE_BUSY (every transaction begins IMMEDIATE and waits) nor rotate.
+func TestSessionRotateRaceTwoHandles(t *testing.T) {
+	ctx := context.Background()
+	path := repoTempPath(t)
+	handles := [2]*sqlite.DB{repoOpenMigrated(t, path), repoOpen(t, path)}
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	u := repoCreate(t, handles[0].Users(), "rotate-race@example.com")
+
+	for round := range 5 {
+		_, presented := repoStartSession(t, handles[round%2].Sessions(), u.ID(), start)
+		const n = 40
+		rotated := make([]bool, n)
+		errs := make([]error, n)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			repo := handles[i%2].Sessions()
+			successor := []byte(fmt.Sprintf("successor %02d of round %d.........", i, round))[:32]
+			wg.Go(func() {
+				<-release
+				_, rotated[i], errs[i] = repo.Rotate(ctx, presented, successor, start.Add(time.Minute))
+			})
+		}
+		close(release)
+		wg.Wait()
+		wins := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Errorf("round %d, goroutine %d: %v", round, i, errs[i])
+			}
+			if rotated[i] {
+				wins++
+			}
+		}
+		if wins != 1 {
+			t.Errorf("round %d: %d of %d Rotate calls rotated, want exactly 1", round, wins, n)
+		}
+	}
+}
+
+func repoStartSession(t *testing.T, repo ports.SessionRepository, userID int64, now time.Time) (*domain.Session, []byte) {
+	t.Helper()
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	s, err := domain.NewSession(hex.EncodeToString(b[:]), userID, now, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := make([]byte, 32)
+	_, _ = crand.Read(hash)
+	if err := repo.Create(context.Background(), s, hash); err != nil {
+		t.Fatalf("Create session: %v", err)
+	}
+	return s, hash
 }
 
 // repoRace starts perHandle goroutines on each handle, all released at

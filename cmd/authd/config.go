@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/adapters/bcrypt"
+	"github.com/authd/authd/adapters/refreshtoken"
 )
 
 // config is every setting, read from the environment in one place. Each
@@ -33,6 +34,12 @@ type config struct {
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
 	RequestTimeout  time.Duration
+	RefreshTokenTTL time.Duration
+	ReuseGrace      time.Duration
+	SweepInterval   time.Duration
+	// RefreshKey derives refresh-token successors; from
+	// AUTHD_REFRESH_TOKEN_KEY, or else derived from the JWT secret.
+	RefreshKey []byte
 }
 
 const (
@@ -129,6 +136,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	db.ConnectTimeout = dur("AUTHD_DATABASE_CONNECT_TIMEOUT", 5*time.Second)
 	c.Database = db
 	c.RequestTimeout = dur("AUTHD_REQUEST_TIMEOUT", 10*time.Second)
+	c.RefreshTokenTTL = dur("AUTHD_REFRESH_TOKEN_TTL", 30*24*time.Hour)
+	c.ReuseGrace = dur("AUTHD_REFRESH_REUSE_GRACE", 10*time.Second)
+	c.SweepInterval = dur("AUTHD_SESSION_SWEEP_INTERVAL", 10*time.Minute)
+	if c.RefreshTokenTTL%time.Second != 0 {
+		bad("AUTHD_REFRESH_TOKEN_TTL", "%v is not a whole number of seconds", c.RefreshTokenTTL)
+	}
 
 	switch lvl := strings.ToLower(str("AUTHD_LOG_LEVEL", "info")); lvl {
 	case "debug":
@@ -169,6 +182,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.JWTSecretRandom = true
 	default:
 		c.JWTSecret = []byte(secret)
+	}
+	switch key := getenv("AUTHD_REFRESH_TOKEN_KEY"); {
+	case key == "":
+		c.RefreshKey = refreshtoken.DeriveKey(c.JWTSecret)
+	case len(key) < refreshtoken.MinKeyBytes:
+		bad("AUTHD_REFRESH_TOKEN_KEY", "must be at least %d bytes (it is %d)", refreshtoken.MinKeyBytes, len(key))
+	default:
+		c.RefreshKey = []byte(key)
 	}
 	return c, errors.Join(errs...)
 }

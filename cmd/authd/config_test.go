@@ -82,6 +82,11 @@ func TestConfigRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{map[string]string{"AUTHD_CORS_ORIGINS": "app.example.com"}, "AUTHD_CORS_ORIGINS"},
 		{map[string]string{"AUTHD_DATABASE_URL": "mysql://db/authd"}, "AUTHD_DATABASE_URL"},
 		{map[string]string{"AUTHD_AUTO_MIGRATE": "perhaps"}, "AUTHD_AUTO_MIGRATE"},
+		{map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "forever"}, "AUTHD_REFRESH_TOKEN_TTL"},
+		{map[string]string{"AUTHD_REFRESH_TOKEN_TTL": "1.5s"}, "AUTHD_REFRESH_TOKEN_TTL"},
+		{map[string]string{"AUTHD_REFRESH_REUSE_GRACE": "-1s"}, "AUTHD_REFRESH_REUSE_GRACE"},
+		{map[string]string{"AUTHD_SESSION_SWEEP_INTERVAL": "0s"}, "AUTHD_SESSION_SWEEP_INTERVAL"},
+		{map[string]string{"AUTHD_REFRESH_TOKEN_KEY": "too-short"}, "AUTHD_REFRESH_TOKEN_KEY"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig(env(c.kv))
@@ -153,5 +158,31 @@ func TestPostgresConfiguration(t *testing.T) {
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("error leaks the password: %v", err)
 		}
+	}
+}
+
+func TestSessionConfiguration(t *testing.T) {
+	c, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshTokenTTL != 30*24*time.Hour || c.ReuseGrace != 10*time.Second || c.SweepInterval != 10*time.Minute {
+		t.Errorf("defaults: ttl=%v grace=%v sweep=%v", c.RefreshTokenTTL, c.ReuseGrace, c.SweepInterval)
+	}
+	if len(c.RefreshKey) != 32 || string(c.RefreshKey) == string(c.JWTSecret) {
+		t.Errorf("derived refresh key: %d bytes", len(c.RefreshKey))
+	}
+	key := strings.Repeat("r", 40)
+	c, err = loadConfig(env(map[string]string{
+		"AUTHD_REFRESH_TOKEN_TTL":      "168h",
+		"AUTHD_REFRESH_REUSE_GRACE":    "30s",
+		"AUTHD_SESSION_SWEEP_INTERVAL": "1m",
+		"AUTHD_REFRESH_TOKEN_KEY":      key,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshTokenTTL != 168*time.Hour || c.ReuseGrace != 30*time.Second || c.SweepInterval != time.Minute || string(c.RefreshKey) != key {
+		t.Errorf("%+v", c)
 	}
 }

@@ -233,9 +233,12 @@ func configVars(envs ...map[string]string) map[string]bool {
 // Just enough of the ports for app.New, which only hashes its timing dummy;
 // listing the routes calls nothing else.
 type (
-	deployUsers  struct{ ports.UserRepository }
-	deployTokens struct{ ports.TokenIssuer }
-	deployHasher struct{ ports.PasswordHasher }
+	deployUsers    struct{ ports.UserRepository }
+	deploySessions struct{ ports.SessionRepository }
+	deployTokens   struct{ ports.TokenIssuer }
+	deploySTokens  struct{ ports.SessionTokens }
+	deployEvents   struct{ ports.EventLog }
+	deployHasher   struct{ ports.PasswordHasher }
 )
 
 func (deployHasher) Hash(context.Context, string) (string, error) { return "hash", nil }
@@ -243,7 +246,10 @@ func (deployHasher) Hash(context.Context, string) (string, error) { return "hash
 // servedGETPaths returns the paths the real HTTP app answers with GET.
 func servedGETPaths(t *testing.T) map[string]bool {
 	t.Helper()
-	svc, err := app.New(deployUsers{}, deployHasher{}, deployTokens{}, clock.System{}, domain.PasswordPolicy{MinLength: 8})
+	svc, err := app.New(app.Ports{
+		Users: deployUsers{}, Sessions: deploySessions{}, Hasher: deployHasher{}, Tokens: deployTokens{},
+		SessionTokens: deploySTokens{}, Clock: clock.System{}, Events: deployEvents{},
+	}, app.Config{Policy: domain.PasswordPolicy{MinLength: 8}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/authd/authd/adapters/audit"
 	"github.com/authd/authd/adapters/bcrypt"
 	"github.com/authd/authd/adapters/clock"
 	httpapi "github.com/authd/authd/adapters/http"
 	"github.com/authd/authd/adapters/jwt"
+	"github.com/authd/authd/adapters/refreshtoken"
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/docs"
 	"github.com/authd/authd/domain"
@@ -86,10 +89,27 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return err
 	}
-	svc, err := app.New(st.Users(), hasher, tokens, clock.System{}, domain.PasswordPolicy{MinLength: cfg.MinPasswordLen})
+	sessionTokens, err := refreshtoken.New(cfg.RefreshKey)
 	if err != nil {
 		return err
 	}
+	svc, err := app.New(app.Ports{
+		Users:         st.Users(),
+		Sessions:      st.Sessions(),
+		Hasher:        hasher,
+		Tokens:        tokens,
+		SessionTokens: sessionTokens,
+		Clock:         clock.System{},
+		Events:        audit.New(logger),
+	}, app.Config{
+		Policy:     domain.PasswordPolicy{MinLength: cfg.MinPasswordLen},
+		SessionTTL: cfg.RefreshTokenTTL,
+		ReuseGrace: cfg.ReuseGrace,
+	})
+	if err != nil {
+		return err
+	}
+	go sweepSessions(ctx, svc, cfg.SweepInterval, logger)
 	api, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		OpenAPI:        docs.OpenAPI,
@@ -125,4 +145,24 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// sweepSessions deletes ended sessions every interval until ctx ends, so
+// the session tables do not grow without bound.
+func sweepSessions(ctx context.Context, svc *app.Service, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := svc.SweepSessions(ctx)
+			if err != nil {
+				logger.Warn("session sweep failed", "error", err.Error())
+				continue
+			}
+			logger.Debug("session sweep", "deleted", n)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -254,6 +255,10 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		t.Errorf("login body %s", r.body)
 	}
 	access := tok["access_token"].(string)
+	refresh, _ := tok["refresh_token"].(string)
+	if len(refresh) < 43 || tok["refresh_expires_in"] != float64(30*24*3600) {
+		t.Errorf("login refresh fields: %s", r.body)
+	}
 
 	// Wrong password and unknown email look the same.
 	wrong := c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"wrong password"}`)
@@ -305,12 +310,57 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		t.Errorf("request id %q", r.header.Get("X-Request-ID"))
 	}
 
+	// Refresh rotates; a retry inside the grace window gets the same
+	// successor; logout ends the session's access at once.
+	r = c.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh+`"}`)
+	if r.status != 200 || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	rotated := r.json(t)
+	next, _ := rotated["refresh_token"].(string)
+	if next == "" || next == refresh || rotated["access_token"] == access || rotated["token_type"] != "bearer" {
+		t.Errorf("refresh body %s", r.body)
+	}
+	if rem, _ := rotated["refresh_expires_in"].(float64); rem > 30*24*3600 || rem < 30*24*3600-60 {
+		t.Errorf("refresh_expires_in %v", rotated["refresh_expires_in"])
+	}
+	if again := c.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh+`"}`); again.status != 200 || again.json(t)["refresh_token"] != next {
+		t.Errorf("retry within grace: %d %s", again.status, again.body)
+	}
+	newAccess := rotated["access_token"].(string)
+	if r := c.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+newAccess); r.status != 200 {
+		t.Errorf("me with refreshed token: %d", r.status)
+	}
+	expectProblem(t, c.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+access+`"}`), 401, "Invalid refresh token")
+	expectProblem(t, c.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+next), 401, "")
+	if r := c.do("POST", "/api/v1/auth/logout", `{"refresh_token":"`+next+`"}`); r.status != 204 || len(r.body) != 0 {
+		t.Errorf("logout: %d %q", r.status, r.body)
+	}
+	expectProblem(t, c.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+newAccess), 401, "")
+	expectProblem(t, c.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+next+`"}`), 401, "Invalid refresh token")
+	if r := c.do("POST", "/api/v1/auth/logout", `{"refresh_token":"`+next+`"}`); r.status != 204 {
+		t.Errorf("second logout: %d", r.status)
+	}
+
+	// Logout everywhere ends every session of the user.
+	var accesses []string
+	for i := 0; i < 2; i++ {
+		r := c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"`+password+`"}`)
+		accesses = append(accesses, r.json(t)["access_token"].(string))
+	}
+	if r := c.do("POST", "/api/v1/auth/logout/all", "", "Authorization", "Bearer "+accesses[0]); r.status != 204 {
+		t.Errorf("logout/all: %d %s", r.status, r.body)
+	}
+	for _, a := range accesses {
+		expectProblem(t, c.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+a), 401, "")
+	}
+
 	in.stop(t)
 
 	// No secret reached the log.
 	out := logs.String()
 	sig := access[strings.LastIndexByte(access, '.')+1:]
-	for _, secret := range []string{password, "wrong password", access, sig, "e2e-secret-that-is-at-least-32-bytes-long", "$2a$", "YWxpY2U6cGFzcw=="} {
+	for _, secret := range []string{password, "wrong password", access, sig, refresh, next, newAccess, "e2e-secret-that-is-at-least-32-bytes-long", "$2a$", "YWxpY2U6cGFzcw=="} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains a secret %q", secret)
 		}
@@ -342,10 +392,13 @@ func testMigrateCommand(t *testing.T, dbURL string) {
 		}
 	}
 	step("version: none", "version")
-	step("version: 1 (clean)", "up")
-	step("version: 1 (clean)", "up")
+	step("version: 2 (clean)", "up")
+	step("version: 2 (clean)", "up")
+	step("version: 1 (clean)", "down")
 	step("version: none", "down")
-	step("version: 1 (clean)", "up")
+	step("version: 2 (clean)", "up")
+	step("version: none", "down", "2")
+	step("version: 2 (clean)", "up")
 	for _, bad := range [][]string{{"migrate"}, {"migrate", "sideways"}, {"migrate", "down", "-1"}, {"frobnicate"}} {
 		if err := run(context.Background(), bad, env(vars), io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: no error", bad)
@@ -435,6 +488,111 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if r := in.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+token); r.status != 200 {
 		t.Errorf("me after recovery: %d %s", r.status, r.body)
+	}
+}
+
+// TestRefreshAcrossInstances runs two authd processes on one PostgreSQL
+// database: concurrent refreshes of one token sent to both yield a single
+// successor, and replaying the spent token after the grace window revokes
+// the session on both.
+func TestRefreshAcrossInstances(t *testing.T) {
+	dbURL := pgtest.Start(t).NewDatabase(t)
+	vars := map[string]string{"AUTHD_DATABASE_URL": dbURL, "AUTHD_REFRESH_REUSE_GRACE": "1s"}
+	a, b := start(t, vars), start(t, vars)
+	const creds = `{"email":"twotabs@example.com","password":"two tabs password"}`
+	if r := a.do("POST", "/api/v1/auth/register", creds); r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	login := b.do("POST", "/api/v1/auth/login", creds)
+	refresh := login.json(t)["refresh_token"].(string)
+
+	const n = 10
+	got := make([]response, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			in := a
+			if i%2 == 1 {
+				in = b
+			}
+			got[i] = in.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh+`"}`)
+		}(i)
+	}
+	wg.Wait()
+	successors := map[string]bool{}
+	for _, r := range got {
+		if r.status != 200 {
+			t.Fatalf("concurrent refresh: %d %s", r.status, r.body)
+		}
+		successors[r.json(t)["refresh_token"].(string)] = true
+	}
+	if len(successors) != 1 {
+		t.Fatalf("%d different successors, want 1", len(successors))
+	}
+	var next string
+	for s := range successors {
+		next = s
+	}
+	access := got[0].json(t)["access_token"].(string)
+	if r := b.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+access); r.status != 200 {
+		t.Fatalf("me on the other instance: %d", r.status)
+	}
+
+	time.Sleep(1100 * time.Millisecond) // past the grace window
+	expectProblem(t, b.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh+`"}`), 401, "Invalid refresh token")
+	expectProblem(t, a.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+next+`"}`), 401, "Invalid refresh token")
+	expectProblem(t, a.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+access), 401, "")
+	if !strings.Contains(b.logs.String(), `"event":"token.reuse_detected"`) {
+		t.Error("no token.reuse_detected security event in the log")
+	}
+	if strings.Contains(b.logs.String(), refresh) || strings.Contains(a.logs.String(), next) {
+		t.Error("a refresh token reached the log")
+	}
+}
+
+// TestSessionSweep shows ended sessions are deleted from the database by
+// the periodic sweep, so the table does not grow without bound.
+func TestSessionSweep(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sweep.db")
+	in := start(t, map[string]string{"AUTHD_DATABASE_URL": path, "AUTHD_SESSION_SWEEP_INTERVAL": "50ms"})
+	const creds = `{"email":"sweep@example.com","password":"sweep password"}`
+	in.do("POST", "/api/v1/auth/register", creds)
+	var refresh []string
+	for i := 0; i < 5; i++ {
+		refresh = append(refresh, in.do("POST", "/api/v1/auth/login", creds).json(t)["refresh_token"].(string))
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	count := func(table string) int {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("sessions"); n != 5 {
+		t.Fatalf("%d sessions, want 5", n)
+	}
+	for _, r := range refresh[:3] {
+		in.do("POST", "/api/v1/auth/logout", `{"refresh_token":"`+r+`"}`)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for count("sessions") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left, want the 2 live ones", count("sessions"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := count("refresh_tokens"); n != 2 {
+		t.Errorf("%d refresh tokens left, want 2", n)
+	}
+	if r := in.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh[4]+`"}`); r.status != 200 {
+		t.Errorf("live session after sweep: %d", r.status)
 	}
 }
 

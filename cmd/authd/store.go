@@ -19,6 +19,7 @@ import (
 // store is what cmd/authd needs from a database adapter.
 type store interface {
 	Users() ports.UserRepository
+	Sessions() ports.SessionRepository
 	// Ping reports whether the database answers (EUNAVAILABLE if not).
 	Ping(ctx context.Context) error
 	// SchemaVersion is the applied migration, -1 when none.
@@ -29,11 +30,13 @@ type store interface {
 
 type sqliteStore struct{ *sqlite.DB }
 
-func (s sqliteStore) Users() ports.UserRepository { return s.DB.Users() }
+func (s sqliteStore) Users() ports.UserRepository       { return s.DB.Users() }
+func (s sqliteStore) Sessions() ports.SessionRepository { return s.DB.Sessions() }
 
 type postgresStore struct{ *postgres.DB }
 
-func (s postgresStore) Users() ports.UserRepository { return s.DB.Users() }
+func (s postgresStore) Users() ports.UserRepository       { return s.DB.Users() }
+func (s postgresStore) Sessions() ports.SessionRepository { return s.DB.Sessions() }
 
 // opened is a store together with the newest migration its binary ships.
 type opened struct {

@@ -274,18 +274,7 @@ func testDoneContext(t *testing.T, repo ports.UserRepository) {
 	// context.
 	stored := mustCreate(t, repo, newUser(t, uniqueEmail(t, "ctx"), testHash, createdAt))
 
-	contexts := map[string]func() context.Context{
-		"cancelled": func() context.Context {
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			return ctx
-		},
-		"deadline exceeded": func() context.Context {
-			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-			t.Cleanup(cancel)
-			return ctx
-		},
-	}
+	contexts := doneContexts(t)
 	for kind, newCtx := range contexts {
 		fresh := newUser(t, uniqueEmail(t, "ctxnew"), testHash, createdAt)
 		u, err := repo.Create(newCtx(), fresh)
@@ -445,5 +434,23 @@ func assertEmailTaken(t *testing.T, op string, err error) {
 		if msg, want := domain.ErrorMessage(err), domain.ErrEmailTaken.Message; msg != want {
 			t.Errorf("%s: error message %q, want %q", op, msg, want)
 		}
+	}
+}
+
+// doneContexts returns makers of contexts that are already over, one per
+// way a context ends; every repository method must answer them with
+// EUNAVAILABLE.
+func doneContexts(t *testing.T) map[string]func() context.Context {
+	return map[string]func() context.Context{
+		"cancelled": func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		},
+		"deadline exceeded": func() context.Context {
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			t.Cleanup(cancel)
+			return ctx
+		},
 	}
 }

@@ -1,0 +1,179 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+// Sessions returns the session repository on this database.
+func (d *DB) Sessions() *SessionRepository { return &SessionRepository{pool: d.pool} }
+
+var _ ports.SessionRepository = (*SessionRepository)(nil)
+
+// SessionRepository implements ports.SessionRepository.
+type SessionRepository struct{ pool *pgxpool.Pool }
+
+// Create inserts s and its first token in one statement. A foreign-key
+// violation (SQLSTATE 23503: no such user) is domain.ErrUserNotFound.
+func (r *SessionRepository) Create(ctx context.Context, s *domain.Session, tokenHash []byte) error {
+	var revoked *time.Time
+	if at := s.RevokedAt(); !at.IsZero() {
+		revoked = &at
+	}
+	_, err := r.pool.Exec(ctx, `
+		WITH s AS (
+			INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at)
+			VALUES ($1, $2, $3, $4, $5)
+			RETURNING id, created_at
+		)
+		INSERT INTO refresh_tokens (hash, session_id, issued_at) SELECT $6::bytea, id, created_at FROM s`,
+		s.ID(), s.UserID(), s.CreatedAt(), s.ExpiresAt(), revoked, tokenHash)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23503" {
+			return domain.ErrUserNotFound
+		}
+		return storageError(err)
+	}
+	return nil
+}
+
+// Rotate spends presented with one conditional UPDATE in a READ COMMITTED
+// transaction. Concurrent calls with one token queue on its row lock; when
+// the winner commits, PostgreSQL re-checks the others' WHERE against the
+// spent row and they update nothing. When nothing was updated it reports
+// the token's current state.
+func (r *SessionRepository) Rotate(ctx context.Context, presented, successor []byte, now time.Time) (ports.RefreshTokenState, bool, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	defer tx.Rollback(ctx) // a no-op once committed or rolled back
+
+	// RETURNING gives the session as the UPDATE saw it, not as a later
+	// read in this READ COMMITTED transaction might.
+	var (
+		id               string
+		userID           int64
+		created, expires time.Time
+	)
+	err = tx.QueryRow(ctx, `
+		UPDATE refresh_tokens AS t SET spent_at = $2
+		FROM sessions AS s
+		WHERE t.hash = $1 AND t.spent_at IS NULL
+		  AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > $2
+		RETURNING s.id, s.user_id, s.created_at, s.expires_at`,
+		presented, now).Scan(&id, &userID, &created, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := tx.Rollback(ctx); err != nil {
+			return ports.RefreshTokenState{}, false, storageError(err)
+		}
+		st, err := r.Token(ctx, presented)
+		return st, false, err
+	}
+	if err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	if _, err := tx.Exec(ctx,
+		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3)`,
+		successor, id, now); err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	return ports.RefreshTokenState{Session: domain.RehydrateSession(id, userID, created, expires, time.Time{})}, true, nil
+}
+
+// Token returns domain.ErrSessionNotFound for an unknown hash.
+func (r *SessionRepository) Token(ctx context.Context, hash []byte) (ports.RefreshTokenState, error) {
+	var (
+		id               string
+		userID           int64
+		created, expires time.Time
+		revoked, spent   *time.Time
+	)
+	err := r.pool.QueryRow(ctx, `
+		SELECT s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, t.spent_at
+		FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id
+		WHERE t.hash = $1`, hash).Scan(&id, &userID, &created, &expires, &revoked, &spent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ports.RefreshTokenState{}, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return ports.RefreshTokenState{}, storageError(err)
+	}
+	st := ports.RefreshTokenState{Session: domain.RehydrateSession(id, userID, created, expires, deref(revoked))}
+	if spent != nil {
+		st.SpentAt = spent.UTC()
+	}
+	return st, nil
+}
+
+// Revoke leaves an already revoked session's revocation time alone.
+func (r *SessionRepository) Revoke(ctx context.Context, id string, now time.Time) error {
+	if _, err := r.pool.Exec(ctx,
+		`UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now); err != nil {
+		return storageError(err)
+	}
+	return nil
+}
+
+// RevokeAll leaves revoked and expired sessions alone.
+func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now time.Time) (int, error) {
+	tag, err := r.pool.Exec(ctx,
+		`UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
+		userID, now)
+	if err != nil {
+		return 0, storageError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ActiveUser joins the session to its user in one query on the sessions
+// primary key; domain.ErrSessionNotFound unless the session is live and
+// belongs to userID.
+func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error) {
+	var (
+		id          int64
+		email, hash string
+		active      bool
+		created     time.Time
+	)
+	err := r.pool.QueryRow(ctx, `
+		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at
+		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
+		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3`,
+		sessionID, userID, now).Scan(&id, &email, &hash, &active, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	return domain.RehydrateUser(id, email, hash, active, created), nil
+}
+
+// DeleteEnded counts only sessions; their tokens go by ON DELETE CASCADE.
+func (r *SessionRepository) DeleteEnded(ctx context.Context, cutoff time.Time) (int, error) {
+	tag, err := r.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, cutoff)
+	if err != nil {
+		return 0, storageError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}

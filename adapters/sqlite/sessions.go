@@ -1,0 +1,234 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	gosqlite "github.com/glebarez/go-sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+// Sessions returns the session repository on this database.
+func (d *DB) Sessions() *SessionRepository { return &SessionRepository{db: d.db} }
+
+var _ ports.SessionRepository = (*SessionRepository)(nil)
+
+// SessionRepository implements ports.SessionRepository. Its transactions
+// begin IMMEDIATE (see fileDSN), so concurrent writers queue on the busy
+// timeout instead of failing with SQLITE_BUSY.
+type SessionRepository struct{ db *sql.DB }
+
+// Create inserts s and its first token in one transaction. A foreign-key
+// violation (no such user), recognised by SQLite's extended result code, is
+// domain.ErrUserNotFound.
+func (r *SessionRepository) Create(ctx context.Context, s *domain.Session, tokenHash []byte) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return storageError(err)
+	}
+	defer tx.Rollback() // a no-op once committed or rolled back
+
+	var revoked any // NULL
+	if !s.RevokedAt().IsZero() {
+		revoked = formatTime(s.RevokedAt())
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)`,
+		s.ID(), s.UserID(), formatTime(s.CreatedAt()), formatTime(s.ExpiresAt()), revoked); err != nil {
+		var se *gosqlite.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			return domain.ErrUserNotFound
+		}
+		return storageError(err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
+		tokenHash, s.ID(), formatTime(s.CreatedAt())); err != nil {
+		return storageError(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return storageError(err)
+	}
+	return nil
+}
+
+// Rotate spends presented with one conditional UPDATE inside an immediate
+// transaction, which holds the write lock from its start: concurrent calls
+// with one token run one after the other, and only the first finds it
+// unspent. When nothing was updated it reports the token's current state.
+func (r *SessionRepository) Rotate(ctx context.Context, presented, successor []byte, now time.Time) (ports.RefreshTokenState, bool, error) {
+	at := formatTime(now)
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	defer tx.Rollback() // a no-op once committed or rolled back
+
+	var sessionID string
+	err = tx.QueryRowContext(ctx, `
+		UPDATE refresh_tokens SET spent_at = ?1
+		WHERE hash = ?2 AND spent_at IS NULL
+		  AND EXISTS (SELECT 1 FROM sessions AS s
+		              WHERE s.id = refresh_tokens.session_id
+		                AND s.revoked_at IS NULL AND s.expires_at > ?1)
+		RETURNING session_id`, at, presented).Scan(&sessionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := tx.Rollback(); err != nil {
+			return ports.RefreshTokenState{}, false, storageError(err)
+		}
+		st, err := r.Token(ctx, presented)
+		return st, false, err
+	}
+	if err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+
+	// The write lock is held, so the session is as the UPDATE saw it.
+	s, err := scanSession(tx.QueryRowContext(ctx,
+		`SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?`, sessionID))
+	if err != nil {
+		return ports.RefreshTokenState{}, false, err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
+		successor, sessionID, at); err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	return ports.RefreshTokenState{Session: s}, true, nil
+}
+
+// Token returns domain.ErrSessionNotFound for an unknown hash.
+func (r *SessionRepository) Token(ctx context.Context, hash []byte) (ports.RefreshTokenState, error) {
+	var spent sql.NullString
+	s, err := scanSession(r.db.QueryRowContext(ctx, `
+		SELECT s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, t.spent_at
+		FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id
+		WHERE t.hash = ?`, hash), &spent)
+	if err != nil {
+		return ports.RefreshTokenState{}, err
+	}
+	st := ports.RefreshTokenState{Session: s}
+	if spent.Valid {
+		if st.SpentAt, err = parseTime("refresh_tokens.spent_at", spent.String); err != nil {
+			return ports.RefreshTokenState{}, err
+		}
+	}
+	return st, nil
+}
+
+// Revoke leaves an already revoked session's revocation time alone.
+func (r *SessionRepository) Revoke(ctx context.Context, id string, now time.Time) error {
+	if _, err := r.db.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+		formatTime(now), id); err != nil {
+		return storageError(err)
+	}
+	return nil
+}
+
+// RevokeAll leaves revoked and expired sessions alone.
+func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now time.Time) (int, error) {
+	at := formatTime(now)
+	res, err := r.db.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND expires_at > ?1`,
+		at, userID)
+	return affected(res, err)
+}
+
+// ActiveUser joins the session to its user in one query on the sessions
+// primary key; domain.ErrSessionNotFound unless the session is live and
+// belongs to userID.
+func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error) {
+	var (
+		id              int64
+		email, hash, ts string
+		active          bool
+	)
+	err := r.db.QueryRowContext(ctx, `
+		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at
+		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
+		WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`,
+		sessionID, userID, formatTime(now)).Scan(&id, &email, &hash, &active, &ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	created, err := parseTime("users.created_at", ts)
+	if err != nil {
+		return nil, err
+	}
+	return domain.RehydrateUser(id, email, hash, active, created), nil
+}
+
+// DeleteEnded counts only sessions; their tokens go by ON DELETE CASCADE.
+func (r *SessionRepository) DeleteEnded(ctx context.Context, cutoff time.Time) (int, error) {
+	res, err := r.db.ExecContext(ctx,
+		`DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1`, formatTime(cutoff))
+	return affected(res, err)
+}
+
+// scanSession scans id, user_id, created_at, expires_at, revoked_at and
+// then extra; no row is domain.ErrSessionNotFound.
+func scanSession(row *sql.Row, extra ...any) (*domain.Session, error) {
+	var (
+		id                 string
+		userID             int64
+		created, expires   string
+		revoked            sql.NullString
+		createdT, expiresT time.Time
+		revokedT           time.Time
+	)
+	err := row.Scan(append([]any{&id, &userID, &created, &expires, &revoked}, extra...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if createdT, err = parseTime("sessions.created_at", created); err != nil {
+		return nil, err
+	}
+	if expiresT, err = parseTime("sessions.expires_at", expires); err != nil {
+		return nil, err
+	}
+	if revoked.Valid {
+		if revokedT, err = parseTime("sessions.revoked_at", revoked.String); err != nil {
+			return nil, err
+		}
+	}
+	return domain.RehydrateSession(id, userID, createdT, expiresT, revokedT), nil
+}
+
+func affected(res sql.Result, err error) (int, error) {
+	if err != nil {
+		return 0, storageError(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, storageError(err)
+	}
+	return int(n), nil
+}
+
+// formatTime is the stored form of t: UTC in timeLayout, truncated to the
+// microsecond.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(column, s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: bad %s %q: %w", column, s, err)
+	}
+	return t, nil
+}
