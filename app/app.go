@@ -26,6 +26,10 @@ type Ports struct {
 	SessionTokens ports.SessionTokens
 	Clock         ports.Clock
 	Events        ports.EventLog
+	// RateLimits is required when Config.Limits.Enabled.
+	RateLimits ports.RateLimitStore
+	// Breaches is optional: nil turns the breached-password check off.
+	Breaches ports.BreachChecker
 }
 
 // Config holds the use cases' rules.
@@ -38,6 +42,11 @@ type Config struct {
 	// presented again (two tabs, a retried request) and receive the same
 	// successor. Later, presenting it is treated as theft. Default 10s.
 	ReuseGrace time.Duration
+	// Limits configure rate limiting (see Limits).
+	Limits Limits
+	// BreachFailClosed refuses registrations (503) while the breach
+	// checker cannot answer; by default they proceed.
+	BreachFailClosed bool
 }
 
 // Defaults for Config's zero values.
@@ -74,6 +83,10 @@ func New(p Ports, cfg Config) (*Service, error) {
 		return nil, errors.New("app: nil Clock")
 	case p.Events == nil:
 		return nil, errors.New("app: nil EventLog")
+	case cfg.Limits.Enabled && p.RateLimits == nil:
+		return nil, errors.New("app: rate limits enabled without a RateLimitStore")
+	case cfg.Limits.Enabled && (cfg.Limits.IPWindow <= 0 && cfg.Limits.IPRequests > 0 || cfg.Limits.AccountWindow <= 0 && cfg.Limits.AccountFailures > 0):
+		return nil, errors.New("app: a rate limit needs a positive window")
 	case cfg.SessionTTL < 0 || cfg.ReuseGrace < 0:
 		return nil, errors.New("app: negative session lifetime or reuse grace")
 	}
@@ -96,7 +109,10 @@ func New(p Ports, cfg Config) (*Service, error) {
 // hasher cannot answer.
 func (s *Service) Register(ctx context.Context, rawEmail, password string) (*domain.User, error) {
 	email, emailErr := domain.ParseEmail(rawEmail)
-	if err := domain.MergeInvalid(emailErr, s.cfg.Policy.Validate(password)); err != nil {
+	if err := domain.MergeInvalid(emailErr, s.cfg.Policy.Validate(password, email)); err != nil {
+		return nil, err
+	}
+	if err := s.checkBreached(ctx, password); err != nil {
 		return nil, err
 	}
 	hash, err := s.Hasher.Hash(ctx, password)
@@ -108,6 +124,31 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (*dom
 		return nil, err
 	}
 	return s.Users.Create(ctx, u)
+}
+
+// ErrBreachedPassword refuses a password found in known data breaches.
+var ErrBreachedPassword = domain.Invalid(domain.FieldError{Field: "password", Message: "Password has appeared in a data breach; choose another"})
+
+// checkBreached asks the breach checker, if one is configured. When it
+// cannot answer, the registration proceeds unless BreachFailClosed is set,
+// in which case it is EUNAVAILABLE (503); either way the outage is
+// recorded.
+func (s *Service) checkBreached(ctx context.Context, password string) error {
+	if s.Breaches == nil {
+		return nil
+	}
+	breached, err := s.Breaches.Breached(ctx, password)
+	switch {
+	case err != nil:
+		s.Events.Record(ctx, ports.SecurityEvent{Name: "breach_check.unavailable", Reason: fmt.Sprintf("fail closed: %v", s.cfg.BreachFailClosed)})
+		if s.cfg.BreachFailClosed {
+			return err
+		}
+		return nil
+	case breached:
+		return ErrBreachedPassword
+	}
+	return nil
 }
 
 // Tokens is what a successful login or refresh hands out.
@@ -126,9 +167,15 @@ type Tokens struct {
 // Storage failures are returned as they are (EUNAVAILABLE), never turned
 // into invalid credentials.
 func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens, error) {
-	var user *domain.User
+	var (
+		user  *domain.User
+		guard = &accountGuard{disabled: true}
+	)
 	hash := s.dummyHash
 	if email, err := domain.ParseEmail(rawEmail); err == nil {
+		if guard, err = s.guardAccount(ctx, email); err != nil {
+			return nil, err
+		}
 		user, err = s.Users.ByEmail(ctx, email)
 		switch {
 		case err == nil:
@@ -144,8 +191,15 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens
 		return nil, err
 	}
 	if user == nil || !ok || !user.IsActive() {
+		if err := guard.failed(ctx); err != nil {
+			return nil, err
+		}
 		return nil, domain.ErrInvalidCredentials
 	}
+	if err := guard.succeeded(ctx); err != nil {
+		return nil, err
+	}
+	s.rehash(ctx, user, password)
 
 	now := s.Clock.Now()
 	id, err := s.SessionTokens.NewSessionID()
@@ -172,6 +226,23 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens
 		return nil, err
 	}
 	return s.issue(user, session, refresh, now)
+}
+
+// rehash re-hashes a verified password whose stored hash was made with
+// other parameters (a raised bcrypt cost), so users upgrade as they log in.
+// It is best effort: a failure leaves the old hash, which still verifies,
+// and the next login tries again.
+func (s *Service) rehash(ctx context.Context, user *domain.User, password string) {
+	if !s.Hasher.NeedsRehash(user.PasswordHash()) {
+		return
+	}
+	hash, err := s.Hasher.Hash(ctx, password)
+	if err != nil || hash == "" {
+		// An empty hash would lock the account out for good (Register
+		// refuses one through domain.NewUser).
+		return
+	}
+	_ = s.Users.UpdatePasswordHash(ctx, user.ID(), hash)
 }
 
 func (s *Service) issue(user *domain.User, session *domain.Session, refresh string, now time.Time) (*Tokens, error) {

@@ -40,7 +40,12 @@ type fixture struct {
 	stokens  *mock.MockSessionTokens
 	clock    *mock.MockClock
 	events   *mock.MockEventLog
-	svc      *Service
+	limits   *mock.MockRateLimitStore
+	breaches *mock.MockBreachChecker
+	// withBreaches hands breaches to New; without it Ports.Breaches is
+	// nil and the breached-password check is off.
+	withBreaches bool
+	svc          *Service
 }
 
 func newMocks(t *testing.T) *fixture {
@@ -53,11 +58,13 @@ func newMocks(t *testing.T) *fixture {
 		stokens:  mock.NewMockSessionTokens(ctrl),
 		clock:    mock.NewMockClock(ctrl),
 		events:   mock.NewMockEventLog(ctrl),
+		limits:   mock.NewMockRateLimitStore(ctrl),
+		breaches: mock.NewMockBreachChecker(ctrl),
 	}
 }
 
 func (f *fixture) ports() Ports {
-	return Ports{
+	p := Ports{
 		Users:         f.users,
 		Sessions:      f.sessions,
 		Hasher:        f.hasher,
@@ -65,7 +72,14 @@ func (f *fixture) ports() Ports {
 		SessionTokens: f.stokens,
 		Clock:         f.clock,
 		Events:        f.events,
+		// Always set: with Config.Limits off, any call to it fails the
+		// test, which is how the tests show that nothing is counted.
+		RateLimits: f.limits,
 	}
+	if f.withBreaches {
+		p.Breaches = f.breaches
+	}
+	return p
 }
 
 // newFixture builds a Service over fresh mocks. The only call it allows is
@@ -73,7 +87,14 @@ func (f *fixture) ports() Ports {
 // context. Every test then states exactly which further calls it expects;
 // any other call fails the test.
 func newFixture(t *testing.T, cfg Config) *fixture {
+	return newFixtureWith(t, cfg, func(*fixture) {})
+}
+
+// newFixtureWith is newFixture with a chance to adjust the mocks (such as
+// withBreaches) before New sees them.
+func newFixtureWith(t *testing.T, cfg Config, adjust func(*fixture)) *fixture {
 	f := newMocks(t)
+	adjust(f)
 	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return(dummyHash, nil)
 	svc, err := New(f.ports(), cfg)
 	if err != nil {
@@ -218,6 +239,9 @@ func TestRegisterValidation(t *testing.T) {
 		{"short password only", domain.PasswordPolicy{}, "john@example.com", "1234567", []string{"password"}},
 		{"73-byte password", domain.PasswordPolicy{}, "john@example.com", strings.Repeat("p", 73), []string{"password"}},
 		{"service's MinLength is applied", domain.PasswordPolicy{MinLength: 12}, "john@example.com", "elevenchars", []string{"password"}},
+		{"common password", domain.PasswordPolicy{}, "john@example.com", "Password123", []string{"password"}},
+		{"password contains the email's name", domain.PasswordPolicy{}, "John@example.com", "johnjohn2024", []string{"password"}},
+		{"unparsable email is not applied to the password", domain.PasswordPolicy{}, "john@localhost", "john@localhost!", []string{"email"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,6 +372,12 @@ func expectSessionStart(f *fixture, ctx context.Context, userID int64, ttl time.
 	}
 }
 
+// expectNoRehash expects Login to ask, once the password matched, whether
+// the stored hash needs rehashing, and answers no.
+func expectNoRehash(f *fixture) *mock.MockPasswordHasherNeedsRehashCall {
+	return f.hasher.EXPECT().NeedsRehash("stored-hash").Return(false)
+}
+
 func TestLoginSuccess(t *testing.T) {
 	for name, tc := range map[string]struct {
 		cfg     Config
@@ -366,6 +396,7 @@ func TestLoginSuccess(t *testing.T) {
 			calls := []any{
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(user, nil),
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+				expectNoRehash(f),
 			}
 			calls = append(calls, expectSessionStart(f, ctx, 42, tc.wantTTL, nil)...)
 			calls = append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(token, nil))
@@ -518,10 +549,13 @@ func TestLoginFailures(t *testing.T) {
 			name: "issue error is propagated",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
-				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
 				f.clock.EXPECT().Now().Return(now)
-				gomock.InOrder(append(expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil),
-					f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{}, cause))...)
+				calls := []any{
+					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+					expectNoRehash(f),
+				}
+				calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
+				gomock.InOrder(append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{}, cause))...)
 			},
 			wantErr: cause, wantCode: domain.EINTERNAL,
 		},
@@ -529,9 +563,11 @@ func TestLoginFailures(t *testing.T) {
 			name: "session store unavailable: no access token",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
-				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
 				f.clock.EXPECT().Now().Return(now)
-				gomock.InOrder(expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.Unavailable(cause))...)
+				gomock.InOrder(append([]any{
+					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+					expectNoRehash(f),
+				}, expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.Unavailable(cause))...)...)
 			},
 			wantErr: cause, wantCode: domain.EUNAVAILABLE,
 		},
@@ -539,9 +575,11 @@ func TestLoginFailures(t *testing.T) {
 			name: "user deleted before the session was stored: invalid credentials, not 404",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
-				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
 				f.clock.EXPECT().Now().Return(now)
-				gomock.InOrder(expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.ErrUserNotFound)...)
+				gomock.InOrder(append([]any{
+					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+					expectNoRehash(f),
+				}, expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.ErrUserNotFound)...)...)
 			},
 			wantErr: domain.ErrInvalidCredentials, wantCode: domain.EUNAUTHORIZED,
 		},
@@ -550,6 +588,7 @@ func TestLoginFailures(t *testing.T) {
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				expectNoRehash(f)
 				f.clock.EXPECT().Now().Return(now).AnyTimes()
 				f.stokens.EXPECT().NewSessionID().Return("", cause)
 			},
@@ -560,6 +599,7 @@ func TestLoginFailures(t *testing.T) {
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				expectNoRehash(f)
 				f.clock.EXPECT().Now().Return(now).AnyTimes()
 				f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil)
 				f.stokens.EXPECT().NewRefreshToken().Return("", cause)
@@ -592,6 +632,7 @@ func TestLoginRefusesMalformedNewRefreshToken(t *testing.T) {
 	ctx := testCtx(t)
 	f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
 	f.hasher.EXPECT().Compare(ctx, "stored-hash", "pw-pw-pw-pw").Return(true, nil)
+	expectNoRehash(f)
 	f.clock.EXPECT().Now().Return(now).AnyTimes()
 	f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil)
 	f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil)

@@ -5,6 +5,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. The HTTP adapter owns the one table that maps them to
@@ -22,6 +23,8 @@ const (
 	// EUNAVAILABLE: a dependency (the database) cannot answer right now;
 	// the caller may retry later.
 	EUNAVAILABLE = "unavailable"
+	// ERATELIMITED: too many attempts; RetryAfter says when to try again.
+	ERATELIMITED = "rate_limited"
 	// EINTERNAL: anything else. Its message is never shown to a client.
 	EINTERNAL = "internal"
 )
@@ -40,6 +43,9 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Err     error
+	// RetryAfter, for ERATELIMITED, is how long until the client may try
+	// again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -60,6 +66,20 @@ func Errorf(code, format string, args ...any) *Error {
 // EUNAVAILABLE while logs keep the cause.
 func Unavailable(cause error) *Error {
 	return &Error{Code: EUNAVAILABLE, Message: "Service temporarily unavailable", Err: cause}
+}
+
+// RateLimited says the client must wait retryAfter before trying again.
+func RateLimited(retryAfter time.Duration) *Error {
+	return &Error{Code: ERATELIMITED, Message: "Too many attempts; try again later", RetryAfter: retryAfter}
+}
+
+// ErrorRetryAfter returns how long a rate-limited client must wait, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorCode returns the code of the first domain error in err's chain,

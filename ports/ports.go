@@ -3,7 +3,7 @@
 // is treated as internal.
 package ports
 
-//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog
+//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker
 
 import (
 	"context"
@@ -25,6 +25,37 @@ type UserRepository interface {
 	// ENOTFOUND when there is none, and EUNAVAILABLE when storage cannot
 	// answer.
 	ByEmail(ctx context.Context, email domain.Email) (*domain.User, error)
+	// UpdatePasswordHash replaces the stored password hash of user id
+	// (used to rehash at login when the configured cost changed). Returns
+	// ENOTFOUND when there is no such user, EUNAVAILABLE when storage
+	// cannot answer.
+	UpdatePasswordHash(ctx context.Context, id int64, hash string) error
+}
+
+// RateLimitStore keeps counters for rate limits. A counter counts events
+// in a fixed window that opens at the key's first event (or its first
+// event after the previous window closed) and lasts the window given then.
+// Implementations must be safe for concurrent use, expire ended windows
+// and bound their memory.
+type RateLimitStore interface {
+	// Hit records one event for key and returns the count in the current
+	// window, this event included, and when the window closes. Returns
+	// EUNAVAILABLE when the store cannot answer.
+	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (count int, resetAt time.Time, err error)
+	// Count returns key's count in its current window without recording
+	// anything; (0, zero time) when there is no open window. Returns
+	// EUNAVAILABLE when the store cannot answer.
+	Count(ctx context.Context, key string, now time.Time) (count int, resetAt time.Time, err error)
+	// Reset forgets key. Returns EUNAVAILABLE when the store cannot answer.
+	Reset(ctx context.Context, key string) error
+}
+
+// BreachChecker tells whether a password is known from data breaches.
+type BreachChecker interface {
+	// Breached reports whether password appears in the breach corpus.
+	// Returns EUNAVAILABLE when the checker cannot answer (outage, open
+	// circuit, timeout).
+	Breached(ctx context.Context, password string) (bool, error)
 }
 
 // RefreshTokenState is a stored refresh token as the repository sees it:
@@ -107,6 +138,9 @@ type PasswordHasher interface {
 	// (false, nil), not an error. Returns EUNAVAILABLE when the hasher
 	// cannot take the work right now, EINTERNAL for a malformed hash.
 	Compare(ctx context.Context, hash, password string) (bool, error)
+	// NeedsRehash reports whether hash was made with parameters (such as
+	// the cost) other than the hasher's current ones.
+	NeedsRehash(hash string) bool
 }
 
 // AccessToken is a signed bearer token and how long it lives.

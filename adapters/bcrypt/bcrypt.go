@@ -21,15 +21,26 @@ const (
 	DefaultCost = 12
 )
 
-// Hasher hashes with a fixed bcrypt cost.
-type Hasher struct{ cost int }
+// Hasher hashes with a fixed bcrypt cost through a bounded pool.
+type Hasher struct {
+	cost int
+	pool *pool
+}
 
-// New returns a hasher for cost, which must be within MinCost..MaxCost.
-func New(cost int) (*Hasher, error) {
+// New returns a hasher for cost, which must be within MinCost..MaxCost,
+// with the default pool (see Pool).
+func New(cost int) (*Hasher, error) { return NewWithPool(cost, Pool{}) }
+
+// NewWithPool returns a hasher for cost whose work goes through a pool
+// sized by p.
+func NewWithPool(cost int, p Pool) (*Hasher, error) {
 	if cost < MinCost || cost > MaxCost {
 		return nil, fmt.Errorf("bcrypt: cost %d outside %d..%d", cost, MinCost, MaxCost)
 	}
-	return &Hasher{cost: cost}, nil
+	if p.Workers < 0 || p.Queue < 0 || p.MaxWait < 0 {
+		return nil, errors.New("bcrypt: negative pool setting")
+	}
+	return &Hasher{cost: cost, pool: newPool(p)}, nil
 }
 
 // Hash returns the bcrypt encoding of password. Passwords over 72 bytes are
@@ -38,6 +49,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", domain.Unavailable(err)
 	}
+	if err := h.pool.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.pool.release()
 	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
 	if err != nil {
 		return "", fmt.Errorf("bcrypt: hash: %w", err)
@@ -52,7 +67,11 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 	if err := ctx.Err(); err != nil {
 		return false, domain.Unavailable(err)
 	}
+	if err := h.pool.acquire(ctx); err != nil {
+		return false, err
+	}
 	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	h.pool.release()
 	switch {
 	case err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 		// A malformed hash is an error whatever the password's length.
@@ -65,4 +84,12 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 	default:
 		return err == nil, nil
 	}
+}
+
+// NeedsRehash reports whether hash was made with a cost other than the
+// configured one, so raising AUTHD_BCRYPT_COST upgrades users as they log
+// in. A hash it cannot read is not rehashed here: Compare reports it.
+func (h *Hasher) NeedsRehash(hash string) bool {
+	cost, err := bcrypt.Cost([]byte(hash))
+	return err == nil && cost != h.cost
 }

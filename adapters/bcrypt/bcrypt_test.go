@@ -237,3 +237,58 @@ func TestCompareMalformedHash(t *testing.T) {
 		}
 	}
 }
+
+func TestNeedsRehash(t *testing.T) {
+	h, err := authbcrypt.New(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(cost int) string {
+		t.Helper()
+		b, err := xbcrypt.GenerateFromPassword([]byte("password"), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	same := mustHash(t, h, "password")
+	// The malformed hashes are built from a cost-4 hash, so reading them
+	// as cost 4 would flag them.
+	other := at(4)
+	cases := map[string]struct {
+		hash string
+		want bool
+	}{
+		"same cost":                  {same, false},
+		"same cost, x/crypto":        {at(5), false},
+		"lower cost":                 {at(4), true},
+		"higher cost":                {at(6), true},
+		"$2b$ at another cost":       {"$2b$04$" + same[7:], true},
+		"$2b$ at the same cost":      {"$2b$05$" + same[7:], false},
+		"empty":                      {"", false},
+		"not a hash":                 {"not-a-bcrypt-hash", false},
+		"truncated":                  {other[:10], false},
+		"cost out of range":          {"$2a$99" + other[6:], false},
+		"cost not a number":          {"$2a$xx" + other[6:], false},
+		"unknown version":            {"$9z" + other[3:], false},
+		"only the prefix":            {"$2a$04$", false},
+		"argon2id, not bcrypt":       {"$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$aGFzaA", false},
+		"plain text with cost shape": {"$2a$04", false},
+	}
+	for name, c := range cases {
+		if got := h.NeedsRehash(c.hash); got != c.want {
+			t.Errorf("%s: NeedsRehash(%q) = %v, want %v", name, c.hash, got, c.want)
+		}
+	}
+
+	// A hash NeedsRehash flags is one the new cost replaces, and the
+	// replacement is not flagged again.
+	old := at(4)
+	if !h.NeedsRehash(old) {
+		t.Fatal("cost-4 hash not flagged for a cost-5 hasher")
+	}
+	wantCompare(t, h, old, "password", true)
+	if h.NeedsRehash(mustHash(t, h, "password")) {
+		t.Error("a fresh hash needs rehashing")
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +111,21 @@ func (f *fakeUsers) Create(_ context.Context, u *domain.User) (*domain.User, err
 	return cloneUser(stored), nil
 }
 
+func (f *fakeUsers) UpdatePasswordHash(_ context.Context, id int64, hash string) error {
+	f.creates.Add(1)
+	if err := f.fail(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.byID[id]
+	if !ok {
+		return domain.ErrUserNotFound
+	}
+	f.byID[id] = domain.RehydrateUser(u.ID(), u.Email().String(), hash, u.IsActive(), u.CreatedAt())
+	return nil
+}
+
 func (f *fakeUsers) ByID(_ context.Context, id int64) (*domain.User, error) {
 	f.reads.Add(1)
 	if err := f.fail(); err != nil {
@@ -165,8 +182,10 @@ func (f *fakeUsers) count() int {
 }
 
 // fakeHasher is a fast, deterministic ports.PasswordHasher whose output
-// does not contain the password, so a log test can look for either.
-type fakeHasher struct{ hashes atomic.Int64 }
+// does not contain the password, so a log test can look for either. It
+// counts Hash and Compare calls, so a test can tell whether a password was
+// checked at all.
+type fakeHasher struct{ hashes, compares atomic.Int64 }
 
 var _ ports.PasswordHasher = (*fakeHasher)(nil)
 
@@ -181,8 +200,11 @@ func (h *fakeHasher) Hash(_ context.Context, password string) (string, error) {
 }
 
 func (h *fakeHasher) Compare(_ context.Context, hash, password string) (bool, error) {
+	h.compares.Add(1)
 	return hmac.Equal([]byte(hash), []byte(fakeHash(password))), nil
 }
+
+func (h *fakeHasher) NeedsRehash(hash string) bool { return false }
 
 // fakeTokens is a JWT-shaped HMAC token issuer: header.payload.signature,
 // each base64url. It checks the signature and the expiry, so tampered and
@@ -495,6 +517,134 @@ func (f *fakeEvents) names() []string {
 	return out
 }
 
+// fakeRateLimits is an in-memory ports.RateLimitStore with the port's
+// fixed-window semantics (TestFakeRateLimitsContract runs the port's
+// contract over it). It remembers every key it was asked about, so tests
+// can see which client or account a request was charged to.
+type fakeRateLimits struct {
+	mu      sync.Mutex
+	windows map[string]*fakeWindow
+	err     error // when set, every method returns it
+	hits    []string
+}
+
+type fakeWindow struct {
+	count   int
+	resetAt time.Time
+}
+
+var _ ports.RateLimitStore = (*fakeRateLimits)(nil)
+
+func newFakeRateLimits() *fakeRateLimits {
+	return &fakeRateLimits{windows: map[string]*fakeWindow{}}
+}
+
+func (f *fakeRateLimits) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// begin locks and returns the injected error, or EUNAVAILABLE for a
+// context that is over; the caller must unlock.
+func (f *fakeRateLimits) begin(ctx context.Context) error {
+	f.mu.Lock()
+	if f.err != nil {
+		return f.err
+	}
+	if err := ctx.Err(); err != nil {
+		return domain.Unavailable(err)
+	}
+	return nil
+}
+
+// open returns key's window if it is open at now, forgetting it otherwise.
+func (f *fakeRateLimits) open(key string, now time.Time) *fakeWindow {
+	w, ok := f.windows[key]
+	if ok && !now.Before(w.resetAt) {
+		delete(f.windows, key)
+		return nil
+	}
+	return w
+}
+
+func (f *fakeRateLimits) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, time.Time, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
+	f.hits = append(f.hits, key)
+	w := f.open(key, now)
+	if w == nil {
+		w = &fakeWindow{resetAt: now.Add(window).UTC()}
+		f.windows[key] = w
+	}
+	w.count++
+	return w.count, w.resetAt, nil
+}
+
+func (f *fakeRateLimits) Count(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
+	if w := f.open(key, now); w != nil {
+		return w.count, w.resetAt, nil
+	}
+	return 0, time.Time{}, nil
+}
+
+func (f *fakeRateLimits) Reset(ctx context.Context, key string) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx); err != nil {
+		return err
+	}
+	delete(f.windows, key)
+	return nil
+}
+
+// hitKeys returns the keys Hit was called with, in order.
+func (f *fakeRateLimits) hitKeys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.hits)
+}
+
+// fakeBreaches is a ports.BreachChecker that knows a fixed set of breached
+// passwords and counts its calls.
+type fakeBreaches struct {
+	mu       sync.Mutex
+	breached map[string]bool
+	err      error
+	calls    atomic.Int64
+}
+
+var _ ports.BreachChecker = (*fakeBreaches)(nil)
+
+func newFakeBreaches(breached ...string) *fakeBreaches {
+	f := &fakeBreaches{breached: map[string]bool{}}
+	for _, p := range breached {
+		f.breached[p] = true
+	}
+	return f
+}
+
+func (f *fakeBreaches) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeBreaches) Breached(_ context.Context, password string) (bool, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return false, f.err
+	}
+	return f.breached[password], nil
+}
+
 // fakeClock is a settable ports.Clock.
 type fakeClock struct {
 	mu  sync.Mutex
@@ -546,8 +696,9 @@ type harness struct {
 	sessionTokens *fakeSessionTokens
 	events        *fakeEvents
 	clock         *fakeClock
-	logs          *syncBuffer // the access log
-	security      *syncBuffer // the security events, one JSON line each
+	limits        *fakeRateLimits // the store behind app.Limits, used when enabled
+	logs          *syncBuffer     // the access log
+	security      *syncBuffer     // the security events, one JSON line each
 
 	// ports and cfg are what the service was built from, for tests that
 	// build their own.
@@ -564,6 +715,9 @@ type harnessConfig struct {
 	cors           []string
 	requestTimeout time.Duration
 	sessionTTL     time.Duration // 0 means app's default
+	limits         app.Limits
+	trusted        []netip.Prefix
+	breaches       ports.BreachChecker
 }
 
 type option func(*harnessConfig)
@@ -584,6 +738,35 @@ func withRequestTimeout(d time.Duration) option {
 	return func(c *harnessConfig) { c.requestTimeout = d }
 }
 
+// testLimits are small enough to reach in a test: 3 register, login or
+// refresh requests per client per minute, and an account throttled after
+// 10 failed logins in 15 minutes.
+var testLimits = app.Limits{
+	Enabled:         true,
+	IPRequests:      3,
+	IPWindow:        time.Minute,
+	AccountFailures: 10,
+	AccountWindow:   15 * time.Minute,
+}
+
+// withLimits turns rate limiting on with l (usually testLimits, or a
+// variant of it), counted in the harness's fakeRateLimits.
+func withLimits(l app.Limits) option { return func(c *harnessConfig) { c.limits = l } }
+
+// withTrustedProxies sets httpapi.Config.TrustedProxies. Requests sent
+// with app.Test come from the peer 0.0.0.0, so "0.0.0.0/32" trusts them
+// and "10.0.0.0/8" does not.
+func withTrustedProxies(prefixes ...string) option {
+	return func(c *harnessConfig) {
+		for _, p := range prefixes {
+			c.trusted = append(c.trusted, netip.MustParsePrefix(p))
+		}
+	}
+}
+
+// withBreaches turns the breached-password check on with b.
+func withBreaches(b ports.BreachChecker) option { return func(c *harnessConfig) { c.breaches = b } }
+
 // newHarness wires the real app.Service and the real Fiber app from fakes.
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
@@ -598,6 +781,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		tokens:        &fakeTokens{key: []byte("test-signing-key-0123456789abcdef")},
 		sessionTokens: &fakeSessionTokens{key: []byte("test-successor-key-0123456789abcd")},
 		clock:         &fakeClock{now: t0},
+		limits:        newFakeRateLimits(),
 		logs:          &syncBuffer{},
 		security:      &syncBuffer{},
 	}
@@ -619,8 +803,10 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		SessionTokens: h.sessionTokens,
 		Clock:         h.clock,
 		Events:        h.events,
+		RateLimits:    h.limits,
+		Breaches:      hc.breaches,
 	}
-	h.cfg = app.Config{Policy: domain.PasswordPolicy{}, SessionTTL: hc.sessionTTL}
+	h.cfg = app.Config{Policy: domain.PasswordPolicy{}, SessionTTL: hc.sessionTTL, Limits: hc.limits}
 	svc, err := app.New(h.ports, h.cfg)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -630,6 +816,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		CORSOrigins:    hc.cors,
 		OpenAPI:        docs.OpenAPI,
 		RequestTimeout: hc.requestTimeout,
+		TrustedProxies: hc.trusted,
 		Ready: func(context.Context) (map[string]string, bool) {
 			h.readyMu.Lock()
 			defer h.readyMu.Unlock()

@@ -140,9 +140,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // expectedStatuses is what the tests in this package observe for each
 // operation; the document must list at least these.
 var expectedStatuses = map[string][]int{
-	"POST /api/v1/auth/register":   {201, 400, 405, 413, 415, 422, 500, 503},
-	"POST /api/v1/auth/login":      {200, 400, 401, 405, 413, 415, 422, 500, 503},
-	"POST /api/v1/auth/refresh":    {200, 400, 401, 405, 413, 415, 422, 500, 503},
+	"POST /api/v1/auth/register":   {201, 400, 405, 413, 415, 422, 429, 500, 503},
+	"POST /api/v1/auth/login":      {200, 400, 401, 405, 413, 415, 422, 429, 500, 503},
+	"POST /api/v1/auth/refresh":    {200, 400, 401, 405, 413, 415, 422, 429, 500, 503},
 	"POST /api/v1/auth/logout":     {204, 400, 405, 413, 415, 422, 503},
 	"POST /api/v1/auth/logout/all": {204, 401, 405, 503},
 	"GET /api/v1/users/me":         {200, 401, 405, 503},

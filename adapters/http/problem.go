@@ -25,6 +25,7 @@ var codeStatus = map[string]int{
 	domain.ENOTFOUND:     fiber.StatusNotFound,
 	domain.EUNAUTHORIZED: fiber.StatusUnauthorized,
 	domain.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
+	domain.ERATELIMITED:  fiber.StatusTooManyRequests,
 	domain.EINTERNAL:     fiber.StatusInternalServerError,
 }
 
@@ -88,6 +89,13 @@ func statusTitle(status int) string {
 	return "Error"
 }
 
+// retryAfterHeader is a rate-limited client's wait in whole seconds for
+// Retry-After: rounded up, so a client that obeys it is not refused
+// again, and at least 1, since 0 would invite an immediate retry.
+func retryAfterHeader(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
 func writeProblem(c *fiber.Ctx, p problem) error {
 	if p.Status == fiber.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
@@ -144,6 +152,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		}
 		if code == domain.EINTERNAL {
 			p.Detail = "An internal error occurred; the request id identifies it in the logs"
+		}
+		if code == domain.ERATELIMITED {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterHeader(domain.ErrorRetryAfter(err))))
 		}
 	}
 	if p.Status >= 500 {

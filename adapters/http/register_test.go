@@ -71,7 +71,7 @@ func keys(m map[string]any) []string {
 
 func TestRegisterDuplicateEmail(t *testing.T) {
 	h := newHarness(t)
-	h.register("bob@example.com", "12345678")
+	h.register("bob@example.com", "kx7-Qm2z")
 	// The same address in another case is the same account.
 	r := h.post(registerPath, credsJSON("BOB@example.com", "other-password"))
 	p := wantProblem(t, r, http.StatusBadRequest)
@@ -88,15 +88,15 @@ func TestRegisterValidation(t *testing.T) {
 		name, body string
 		fields     []string
 	}{
-		{"invalid email", credsJSON("not-an-email", "12345678"), []string{"email"}},
-		{"email with display name", credsJSON("Bob <bob@example.com>", "12345678"), []string{"email"}},
+		{"invalid email", credsJSON("not-an-email", "kx7-Qm2z"), []string{"email"}},
+		{"email with display name", credsJSON("Bob <bob@example.com>", "kx7-Qm2z"), []string{"email"}},
 		{"short password", credsJSON("a@b.co", "1234567"), []string{"password"}},
 		{"73-byte password", credsJSON("a@b.co", strings.Repeat("p", 73)), []string{"password"}},
 		{"73-byte multibyte password", credsJSON("a@b.co", strings.Repeat("é", 36)+"x"), []string{"password"}},
 		{"both invalid", credsJSON("nope", "short"), []string{"email", "password"}},
 		{"empty strings", credsJSON("", ""), []string{"email", "password"}},
 		{"missing password", `{"email":"a@b.co"}`, []string{"password"}},
-		{"missing email", `{"password":"12345678"}`, []string{"email"}},
+		{"missing email", `{"password":"kx7-Qm2z"}`, []string{"email"}},
 		{"missing both", `{}`, []string{"email", "password"}},
 		{"missing both, unknown present", `{"username":"a@b.co"}`, []string{"email", "password"}},
 	}
@@ -125,7 +125,7 @@ func TestRegisterValidation(t *testing.T) {
 func TestRegisterPasswordBoundaries(t *testing.T) {
 	h := newHarness(t)
 	h.register("max@example.com", strings.Repeat("p", domain.MaxPasswordBytes))
-	h.register("min@example.com", "12345678")
+	h.register("min@example.com", "kx7-Qm2z")
 	h.register("unicode@example.com", "пароль12") // 8 code points, 14 bytes
 }
 
@@ -134,27 +134,27 @@ func TestRegisterPasswordBoundaries(t *testing.T) {
 // the repository or the hasher.
 func TestMalformedBodies(t *testing.T) {
 	bodies := []struct{ name, body string }{
-		{"malformed JSON", `{"email":"a@b.co","password":"12345678"`},
+		{"malformed JSON", `{"email":"a@b.co","password":"kx7-Qm2z"`},
 		{"not JSON at all", `email=a@b.co&password=12345678`},
-		{"trailing garbage", `{"email":"a@b.co","password":"12345678"} x`},
-		{"second JSON value", `{"email":"a@b.co","password":"12345678"}{"email":"c@d.co","password":"12345678"}`},
-		{"second JSON scalar", `{"email":"a@b.co","password":"12345678"} 1`},
-		{"number for email", `{"email":12345678,"password":"12345678"}`},
+		{"trailing garbage", `{"email":"a@b.co","password":"kx7-Qm2z"} x`},
+		{"second JSON value", `{"email":"a@b.co","password":"kx7-Qm2z"}{"email":"c@d.co","password":"kx7-Qm2z"}`},
+		{"second JSON scalar", `{"email":"a@b.co","password":"kx7-Qm2z"} 1`},
+		{"number for email", `{"email":12345678,"password":"kx7-Qm2z"}`},
 		{"number for password", `{"email":"a@b.co","password":12345678}`},
 		{"null for password", `{"email":"a@b.co","password":null}`},
 		{"boolean for password", `{"email":"a@b.co","password":true}`},
-		{"nested object for email", `{"email":{"address":"a@b.co"},"password":"12345678"}`},
-		{"array for email", `{"email":["a@b.co"],"password":"12345678"}`},
+		{"nested object for email", `{"email":{"address":"a@b.co"},"password":"kx7-Qm2z"}`},
+		{"array for email", `{"email":["a@b.co"],"password":"kx7-Qm2z"}`},
 		{"null body", `null`},
 		{"boolean body", `true`},
 		{"number body", `42`},
 		{"whitespace-only body", " \n\t\r "},
-		{"array body", `[{"email":"a@b.co","password":"12345678"}]`},
+		{"array body", `[{"email":"a@b.co","password":"kx7-Qm2z"}]`},
 		{"string body", `"{\"email\":\"a@b.co\",\"password\":\"12345678\"}"`},
-		{"duplicate keys", `{"email":"a@b.co","password":"wrong-one","password":"12345678"}`},
-		{"duplicate ignored keys", `{"x":1,"x":2,"email":"a@b.co","password":"12345678"}`},
+		{"duplicate keys", `{"email":"a@b.co","password":"wrong-one","password":"kx7-Qm2z"}`},
+		{"duplicate ignored keys", `{"x":1,"x":2,"email":"a@b.co","password":"kx7-Qm2z"}`},
 		{"bad escape", `{"email":"a@b.co","password":"\x"}`},
-		{"trailing comma", `{"email":"a@b.co","password":"12345678",}`},
+		{"trailing comma", `{"email":"a@b.co","password":"kx7-Qm2z",}`},
 		{"single quotes", `{'email':'a@b.co','password':'12345678'}`},
 	}
 	for _, path := range []string{registerPath, loginPath} {
@@ -198,7 +198,7 @@ func (h *harness) wantUntouched(t *testing.T) {
 
 func TestRegisterIgnoresUnknownFields(t *testing.T) {
 	h := newHarness(t)
-	r := h.post(registerPath, `{"email":"a@b.co","password":"12345678","is_active":false,"id":99,"role":"admin","extra":{"x":[1,null]}}`)
+	r := h.post(registerPath, `{"email":"a@b.co","password":"kx7-Qm2z","is_active":false,"id":99,"role":"admin","extra":{"x":[1,null]}}`)
 	wantStatus(t, r, http.StatusCreated)
 	body := decodeObject(t, r)
 	if body["is_active"] != true || body["id"].(json.Number).String() != "1" {
@@ -207,7 +207,7 @@ func TestRegisterIgnoresUnknownFields(t *testing.T) {
 }
 
 func TestRegisterContentType(t *testing.T) {
-	valid := credsJSON("a@b.co", "12345678")
+	valid := credsJSON("a@b.co", "kx7-Qm2z")
 	tests := []struct {
 		contentType string
 		status      int
@@ -260,7 +260,7 @@ func TestRegisterContentType(t *testing.T) {
 // an ignored member.
 func paddedBody(t *testing.T, email string, n int) string {
 	t.Helper()
-	head := `{"email":"` + email + `","password":"12345678","pad":"`
+	head := `{"email":"` + email + `","password":"kx7-Qm2z","pad":"`
 	tail := `"}`
 	if n < len(head)+len(tail) {
 		t.Fatalf("paddedBody: %d is too small", n)
@@ -382,6 +382,12 @@ func (h *harness) listen(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h.serve(t, ln)
+}
+
+// serve serves the app on ln until the test ends and returns its base URL.
+func (h *harness) serve(t *testing.T, ln net.Listener) string {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- h.app.Listener(ln) }()
 	t.Cleanup(func() {
@@ -412,9 +418,9 @@ func gzipped(t *testing.T, s string) string {
 // sidestepped with a content coding: a compressed body is never inflated
 // (a few KiB of gzip can expand to many MiB, and gzip inside gzip to GiB).
 func TestCompressedBodiesAreRefused(t *testing.T) {
-	small := credsJSON("zip@example.com", "12345678")
+	small := credsJSON("zip@example.com", "kx7-Qm2z")
 	// Over a MiB of JSON once inflated, about 1 KiB on the wire.
-	bomb := `{"email":"zip@example.com","password":"12345678","pad":"` + strings.Repeat(" ", 1<<20) + `"}`
+	bomb := `{"email":"zip@example.com","password":"kx7-Qm2z","pad":"` + strings.Repeat(" ", 1<<20) + `"}`
 	tests := []struct{ name, encoding, body string }{
 		{"gzip", "gzip", gzipped(t, small)},
 		{"gzip bomb", "gzip", gzipped(t, bomb)},
@@ -462,7 +468,7 @@ func TestCompressedBodiesAreRefused(t *testing.T) {
 func TestHeadersTooLarge(t *testing.T) {
 	h := newHarness(t)
 	addr := strings.TrimPrefix(h.listen(t), "http://")
-	r := rawRequest(t, addr, loginPath, "X-Padding: "+strings.Repeat("p", 16<<10)+"\r\n", credsJSON("a@b.co", "12345678"), false)
+	r := rawRequest(t, addr, loginPath, "X-Padding: "+strings.Repeat("p", 16<<10)+"\r\n", credsJSON("a@b.co", "kx7-Qm2z"), false)
 	wantProblem(t, r, http.StatusRequestHeaderFieldsTooLarge)
 	if !generatedID.MatchString(r.header.Get("X-Request-ID")) {
 		t.Errorf("X-Request-ID = %q, want a generated id", r.header.Get("X-Request-ID"))

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,8 @@ type Config struct {
 	// RequestTimeout bounds each request's context, and so every database
 	// call made for it; 0 means no deadline.
 	RequestTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
@@ -81,7 +84,7 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
 	})
-	f.Use(s.requestID, s.accessLog, recover.New(), securityHeaders, s.deadline)
+	f.Use(s.requestID, s.identifyClient, s.accessLog, recover.New(), securityHeaders, s.deadline)
 	if len(cfg.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSOrigins, ","),
@@ -97,9 +100,9 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	f.Get("/readyz", s.readyz)
 	f.Get("/openapi.yaml", s.openapi)
 	api := f.Group("/api/v1", noStore)
-	api.Post("/auth/register", s.register)
-	api.Post("/auth/login", s.login)
-	api.Post("/auth/refresh", s.refresh)
+	api.Post("/auth/register", s.budget, s.register)
+	api.Post("/auth/login", s.budget, s.login)
+	api.Post("/auth/refresh", s.budget, s.refresh)
 	api.Post("/auth/logout", s.logout)
 	api.Post("/auth/logout/all", s.logoutAll)
 	api.Get("/users/me", s.me)
@@ -128,6 +131,7 @@ const (
 	localUserID    = "authd.user_id"
 	localRoute     = "authd.route"
 	localCause     = "authd.cause"
+	localClientIP  = "authd.client_ip"
 )
 
 // HeaderRequestID carries the request id both ways.
@@ -204,7 +208,7 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-		slog.String("client_ip", c.IP()),
+		slog.String("client_ip", loggedClientIP(c)),
 	}
 	if uid, ok := c.Locals(localUserID).(int64); ok {
 		attrs = append(attrs, slog.Int64("user_id", uid))
@@ -227,6 +231,15 @@ func (s *server) deadline(c *fiber.Ctx) error {
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()
+}
+
+// loggedClientIP is the resolved client address, or the peer for requests
+// rejected before the middleware ran.
+func loggedClientIP(c *fiber.Ctx) string {
+	if ip, ok := c.Locals(localClientIP).(string); ok {
+		return ip
+	}
+	return c.IP()
 }
 
 func securityHeaders(c *fiber.Ctx) error {

@@ -129,7 +129,7 @@ func TestNotFound(t *testing.T) {
 			t.Errorf("%s: 404 detail echoes the path: %q", path, p["detail"])
 		}
 	}
-	r := h.post("/api/v1/auth/nope", credsJSON("a@b.co", "12345678"))
+	r := h.post("/api/v1/auth/nope", credsJSON("a@b.co", "kx7-Qm2z"))
 	wantProblem(t, r, http.StatusNotFound)
 	h.wantUntouched(t)
 }

@@ -152,6 +152,19 @@ func (r *UserRepository) Create(ctx context.Context, u *domain.User) (*domain.Us
 	return domain.RehydrateUser(id, u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt()), nil
 }
 
+// UpdatePasswordHash returns domain.ErrUserNotFound when there is no such
+// user.
+func (r *UserRepository) UpdatePasswordHash(ctx context.Context, id int64, hash string) error {
+	tag, err := r.pool.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, id)
+	if err != nil {
+		return storageError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return domain.ErrUserNotFound
+	}
+	return nil
+}
+
 // ByID returns domain.ErrUserNotFound when there is no such user.
 func (r *UserRepository) ByID(ctx context.Context, id int64) (*domain.User, error) {
 	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id = $1`, id)

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +52,7 @@ func TestSessionRepositoryContract(t *testing.T) {
 }
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 2
+const latestVersion = 3
 
 func TestMigrationsUpDownUp(t *testing.T) {
 	db, _ := openMigrated(t)
@@ -72,6 +73,9 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	_, err = db.Users().ByID(ctx, 1)
 	if domain.ErrorCode(err) != domain.EUNAVAILABLE {
 		t.Fatalf("query without schema: %v", err)
+	}
+	if _, _, err := db.RateLimits().Hit(ctx, "k", time.Minute, time.Now()); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Fatalf("rate-limit hit without schema: %v", err)
 	}
 	if err := m.Up(); err != nil {
 		t.Fatal(err)
@@ -167,5 +171,129 @@ func TestUnavailableAfterClose(t *testing.T) {
 	}
 	if err := db.Ping(ctx); domain.ErrorCode(err) != domain.EUNAVAILABLE {
 		t.Errorf("ping: %v", err)
+	}
+}
+
+func TestRateLimitStoreContract(t *testing.T) {
+	db, _ := openMigrated(t)
+	// One store for every case: this store never drops a window on its
+	// own, only through DeleteExpired, which the suite does not call.
+	store := db.RateLimits()
+	porttest.TestRateLimitStore(t, func(t *testing.T) ports.RateLimitStore { return store })
+}
+
+// TestRateLimitSharedAcrossPools hits one key from two pools on one
+// database at once, as two instances would: the counts add up, none is
+// lost, and all see one window.
+func TestRateLimitSharedAcrossPools(t *testing.T) {
+	first, url := openMigrated(t)
+	second, err := postgres.Open(context.Background(), postgres.Config{URL: url, MaxConns: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.Close() })
+
+	const perPool = 50
+	var (
+		ctx    = context.Background()
+		key    = "login|shared@example.com|2001:db8::7"
+		now    = time.Date(2026, 5, 6, 7, 8, 9, 123456000, time.UTC)
+		window = 15 * time.Minute
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		seen   = map[int]int{}
+		start  = make(chan struct{})
+	)
+	for _, db := range []*postgres.DB{first, second} {
+		store := db.RateLimits()
+		for range perPool {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				n, resetAt, err := store.Hit(ctx, key, window, now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !resetAt.Equal(now.Add(window)) {
+					t.Errorf("Hit %d: resetAt %v, want %v", n, resetAt, now.Add(window))
+				}
+				mu.Lock()
+				seen[n]++
+				mu.Unlock()
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	for n := 1; n <= 2*perPool; n++ {
+		if seen[n] != 1 {
+			t.Errorf("count %d returned %d times, want once", n, seen[n])
+		}
+	}
+	for _, db := range []*postgres.DB{first, second} {
+		n, _, err := db.RateLimits().Count(ctx, key, now.Add(time.Second))
+		if err != nil || n != 2*perPool {
+			t.Errorf("Count = %d, %v; want %d, nil", n, err, 2*perPool)
+		}
+	}
+}
+
+func TestRateLimitDeleteExpired(t *testing.T) {
+	db, _ := openMigrated(t)
+	store := db.RateLimits()
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 123456000, time.UTC)
+	for i := range 3 {
+		if _, _, err := store.Hit(ctx, fmt.Sprintf("short-%d", i), time.Minute, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := store.Hit(ctx, "long", time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.DeleteExpired(ctx, now.Add(time.Minute-time.Microsecond)); err != nil || n != 0 {
+		t.Fatalf("DeleteExpired before any window closed = %d, %v; want 0, nil", n, err)
+	}
+	// A window closes at its resetAt: at that instant it is swept.
+	if n, err := store.DeleteExpired(ctx, now.Add(time.Minute)); err != nil || n != 3 {
+		t.Fatalf("DeleteExpired = %d, %v; want 3, nil", n, err)
+	}
+	if n, err := store.DeleteExpired(ctx, now.Add(time.Minute)); err != nil || n != 0 {
+		t.Fatalf("second DeleteExpired = %d, %v; want 0, nil", n, err)
+	}
+	if n, _, err := store.Count(ctx, "long", now.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("Count(long) = %d, %v; want 1, nil", n, err)
+	}
+	// A swept key starts over.
+	if n, _, err := store.Hit(ctx, "short-0", time.Minute, now.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("Hit after the sweep = %d, %v; want 1, nil", n, err)
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if n, err := store.DeleteExpired(cancelled, now.Add(time.Hour)); domain.ErrorCode(err) != domain.EUNAVAILABLE || n != 0 {
+		t.Fatalf("DeleteExpired with a cancelled context = %d, %v; want 0, EUNAVAILABLE", n, err)
+	}
+}
+
+func TestRateLimitUnavailableAfterClose(t *testing.T) {
+	db, _ := openMigrated(t)
+	store := db.RateLimits()
+	_ = db.Close()
+	ctx := context.Background()
+	now := time.Now()
+	if _, _, err := store.Hit(ctx, "k", time.Minute, now); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Errorf("Hit: %v", err)
+	}
+	if _, _, err := store.Count(ctx, "k", now); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Errorf("Count: %v", err)
+	}
+	if err := store.Reset(ctx, "k"); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Errorf("Reset: %v", err)
+	}
+	if _, err := store.DeleteExpired(ctx, now); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Errorf("DeleteExpired: %v", err)
 	}
 }

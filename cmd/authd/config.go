@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +28,9 @@ type config struct {
 	JWTAudience     string
 	AccessTokenTTL  time.Duration
 	BcryptCost      int
+	HashWorkers     int
+	HashQueue       int
+	HashMaxWait     time.Duration
 	MinPasswordLen  int
 	LogLevel        slog.Level
 	CORSOrigins     []string
@@ -33,6 +38,7 @@ type config struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	ShutdownDelay   time.Duration
 	RequestTimeout  time.Duration
 	RefreshTokenTTL time.Duration
 	ReuseGrace      time.Duration
@@ -40,6 +46,19 @@ type config struct {
 	// RefreshKey derives refresh-token successors; from
 	// AUTHD_REFRESH_TOKEN_KEY, or else derived from the JWT secret.
 	RefreshKey []byte
+
+	RateLimit      bool
+	IPRequests     int
+	IPWindow       time.Duration
+	AcctFailures   int
+	AcctWindow     time.Duration
+	RateLimitKeys  int
+	TrustedProxies []netip.Prefix
+
+	BreachCheck      bool
+	BreachURL        string
+	BreachTimeout    time.Duration
+	BreachFailClosed bool
 }
 
 const (
@@ -82,6 +101,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		return d
 	}
+	// durOrZero is dur for settings where 0 is meaningful (off).
+	durOrZero := func(name string, def time.Duration) time.Duration {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad(name, "%q is not a Go duration of 0 or more such as 0s or 5s", v)
+			return def
+		}
+		return d
+	}
 	integer := func(name string, def, lo, hi int) int {
 		v := str(name, "")
 		if v == "" {
@@ -115,11 +147,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AccessTokenTTL:  dur("AUTHD_ACCESS_TOKEN_TTL", 24*time.Hour),
 		BcryptCost:      integer("AUTHD_BCRYPT_COST", bcrypt.DefaultCost, bcrypt.MinCost, bcrypt.MaxCost),
 		MinPasswordLen:  integer("AUTHD_PASSWORD_MIN_LENGTH", 8, 8, 64),
+		HashWorkers:     integer("AUTHD_HASH_WORKERS", 0, 0, 1024),
+		HashQueue:       integer("AUTHD_HASH_QUEUE", 0, 0, 1_000_000),
+		HashMaxWait:     dur("AUTHD_HASH_MAX_WAIT", 2*time.Second),
 		AutoMigrate:     boolean("AUTHD_AUTO_MIGRATE", true),
 		ReadTimeout:     dur("AUTHD_READ_TIMEOUT", 10*time.Second),
 		WriteTimeout:    dur("AUTHD_WRITE_TIMEOUT", 10*time.Second),
 		IdleTimeout:     dur("AUTHD_IDLE_TIMEOUT", 60*time.Second),
 		ShutdownTimeout: dur("AUTHD_SHUTDOWN_TIMEOUT", 15*time.Second),
+		ShutdownDelay:   durOrZero("AUTHD_SHUTDOWN_DELAY", time.Second),
 	}
 	if c.AccessTokenTTL%time.Second != 0 {
 		bad("AUTHD_ACCESS_TOKEN_TTL", "%v is not a whole number of seconds (token times have one-second precision)", c.AccessTokenTTL)
@@ -139,6 +175,46 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RefreshTokenTTL = dur("AUTHD_REFRESH_TOKEN_TTL", 30*24*time.Hour)
 	c.ReuseGrace = dur("AUTHD_REFRESH_REUSE_GRACE", 10*time.Second)
 	c.SweepInterval = dur("AUTHD_SESSION_SWEEP_INTERVAL", 10*time.Minute)
+	switch v := strings.ToLower(str("AUTHD_RATE_LIMIT", "on")); v {
+	case "on", "true", "1":
+		c.RateLimit = true
+	case "off", "false", "0":
+	default:
+		bad("AUTHD_RATE_LIMIT", "%q is neither on nor off", v)
+	}
+	c.IPRequests = integer("AUTHD_RATE_LIMIT_IP_REQUESTS", 60, 1, 1_000_000)
+	c.IPWindow = dur("AUTHD_RATE_LIMIT_IP_WINDOW", time.Minute)
+	c.AcctFailures = integer("AUTHD_RATE_LIMIT_ACCOUNT_FAILURES", 10, 1, 1_000_000)
+	c.AcctWindow = dur("AUTHD_RATE_LIMIT_ACCOUNT_WINDOW", 15*time.Minute)
+	c.RateLimitKeys = integer("AUTHD_RATE_LIMIT_MAX_KEYS", 100_000, 1_000, 100_000_000)
+	for _, p := range strings.Split(getenv("AUTHD_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				bad("AUTHD_TRUSTED_PROXIES", "%q is neither a CIDR such as 10.0.0.0/8 nor an IP address", p)
+				continue
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
+			// Peers are compared unmapped, so ::ffff:10.0.0.0/104 means 10.0.0.0/8.
+			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+
+	c.BreachCheck = boolean("AUTHD_BREACH_CHECK", false)
+	c.BreachURL = str("AUTHD_BREACH_CHECK_URL", "https://api.pwnedpasswords.com/range/")
+	c.BreachTimeout = dur("AUTHD_BREACH_CHECK_TIMEOUT", time.Second)
+	c.BreachFailClosed = boolean("AUTHD_BREACH_CHECK_FAIL_CLOSED", false)
+	if u, err := url.Parse(c.BreachURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("AUTHD_BREACH_CHECK_URL", "%q is not an http(s) URL", c.BreachURL)
+	}
+
 	if c.RefreshTokenTTL%time.Second != 0 {
 		bad("AUTHD_REFRESH_TOKEN_TTL", "%v is not a whole number of seconds", c.RefreshTokenTTL)
 	}

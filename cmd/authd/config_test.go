@@ -186,3 +186,100 @@ func TestSessionConfiguration(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+func TestAbuseConfigDefaults(t *testing.T) {
+	c, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RateLimit || c.IPRequests != 60 || c.IPWindow != time.Minute || c.AcctFailures != 10 || c.AcctWindow != 15*time.Minute || c.RateLimitKeys != 100_000 {
+		t.Errorf("rate limit defaults: on=%v ip=%d/%v account=%d/%v keys=%d", c.RateLimit, c.IPRequests, c.IPWindow, c.AcctFailures, c.AcctWindow, c.RateLimitKeys)
+	}
+	if len(c.TrustedProxies) != 0 {
+		t.Errorf("trusted proxies by default: %v", c.TrustedProxies)
+	}
+	if c.BreachCheck || c.BreachURL != "https://api.pwnedpasswords.com/range/" || c.BreachTimeout != time.Second || c.BreachFailClosed {
+		t.Errorf("breach check defaults: on=%v url=%q timeout=%v fail-closed=%v", c.BreachCheck, c.BreachURL, c.BreachTimeout, c.BreachFailClosed)
+	}
+}
+
+func TestAbuseConfigValues(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{
+		"AUTHD_RATE_LIMIT":                  "off",
+		"AUTHD_RATE_LIMIT_IP_REQUESTS":      "120",
+		"AUTHD_RATE_LIMIT_IP_WINDOW":        "30s",
+		"AUTHD_RATE_LIMIT_ACCOUNT_FAILURES": "5",
+		"AUTHD_RATE_LIMIT_ACCOUNT_WINDOW":   "1h",
+		"AUTHD_RATE_LIMIT_MAX_KEYS":         "5000",
+		"AUTHD_TRUSTED_PROXIES":             " 10.0.0.0/8, 192.168.1.7,::1 , 2001:db8::/32, 172.16.5.4/12, ::ffff:100.64.0.1,",
+		"AUTHD_BREACH_CHECK":                "true",
+		"AUTHD_BREACH_CHECK_URL":            "http://127.0.0.1:9999/range/",
+		"AUTHD_BREACH_CHECK_TIMEOUT":        "250ms",
+		"AUTHD_BREACH_CHECK_FAIL_CLOSED":    "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RateLimit || c.IPRequests != 120 || c.IPWindow != 30*time.Second || c.AcctFailures != 5 || c.AcctWindow != time.Hour || c.RateLimitKeys != 5000 {
+		t.Errorf("rate limits: on=%v ip=%d/%v account=%d/%v keys=%d", c.RateLimit, c.IPRequests, c.IPWindow, c.AcctFailures, c.AcctWindow, c.RateLimitKeys)
+	}
+	// Single addresses become one-address prefixes; host bits are masked.
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.168.1.7/32 ::1/128 2001:db8::/32 172.16.0.0/12 100.64.0.1/32"; strings.Join(got, " ") != want {
+		t.Errorf("trusted proxies %v, want %s", got, want)
+	}
+	if !c.BreachCheck || c.BreachURL != "http://127.0.0.1:9999/range/" || c.BreachTimeout != 250*time.Millisecond || !c.BreachFailClosed {
+		t.Errorf("breach check: on=%v url=%q timeout=%v fail-closed=%v", c.BreachCheck, c.BreachURL, c.BreachTimeout, c.BreachFailClosed)
+	}
+
+	for v, want := range map[string]bool{"on": true, "ON": true, "true": true, "1": true, "off": false, "Off": false, "false": false, "0": false} {
+		c, err := loadConfig(env(map[string]string{"AUTHD_RATE_LIMIT": v}))
+		if err != nil || c.RateLimit != want {
+			t.Errorf("AUTHD_RATE_LIMIT=%s: on=%v, %v; want %v", v, c.RateLimit, err, want)
+		}
+	}
+}
+
+func TestAbuseConfigRejectsBadValuesNamingTheVariable(t *testing.T) {
+	bad := map[string][]string{
+		"AUTHD_RATE_LIMIT":                  {"maybe", "yes please"},
+		"AUTHD_RATE_LIMIT_IP_REQUESTS":      {"0", "-1", "ten", "1.5"},
+		"AUTHD_RATE_LIMIT_IP_WINDOW":        {"0", "0s", "-1m", "60", "a minute"},
+		"AUTHD_RATE_LIMIT_ACCOUNT_FAILURES": {"0", "-10", "many"},
+		"AUTHD_RATE_LIMIT_ACCOUNT_WINDOW":   {"0s", "-15m", "15", "quarter hour"},
+		"AUTHD_RATE_LIMIT_MAX_KEYS":         {"0", "-1", "lots"},
+		"AUTHD_TRUSTED_PROXIES":             {"not-a-cidr", "10.0.0.0/8,not-a-cidr", "10.0.0.0/33", "10.0.0.256", "localhost"},
+		"AUTHD_BREACH_CHECK":                {"sometimes"},
+		"AUTHD_BREACH_CHECK_URL":            {"ftp://x", "api.pwnedpasswords.com/range/", "https://", "://nope"},
+		"AUTHD_BREACH_CHECK_TIMEOUT":        {"0", "-1s", "fast", "1"},
+		"AUTHD_BREACH_CHECK_FAIL_CLOSED":    {"maybe"},
+	}
+	for name, values := range bad {
+		for _, v := range values {
+			_, err := loadConfig(env(map[string]string{name: v}))
+			if err == nil || !strings.Contains(err.Error(), name+":") {
+				t.Errorf("%s=%q: err = %v, want it to name %s", name, v, err, name)
+			}
+		}
+	}
+	// Every bad value is reported at once.
+	_, err := loadConfig(env(map[string]string{"AUTHD_RATE_LIMIT": "maybe", "AUTHD_TRUSTED_PROXIES": "not-a-cidr", "AUTHD_BREACH_CHECK_URL": "ftp://x"}))
+	for _, name := range []string{"AUTHD_RATE_LIMIT:", "AUTHD_TRUSTED_PROXIES:", "AUTHD_BREACH_CHECK_URL:"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("err = %v, want it to name %s", err, name)
+		}
+	}
+}
+
+func TestTrustedProxiesMappedRange(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{"AUTHD_TRUSTED_PROXIES": "::ffff:10.0.0.0/104"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 1 || c.TrustedProxies[0].String() != "10.0.0.0/8" {
+		t.Errorf("got %v, want [10.0.0.0/8]", c.TrustedProxies)
+	}
+}

@@ -15,18 +15,21 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/authd/authd/adapters/audit"
 	"github.com/authd/authd/adapters/bcrypt"
 	"github.com/authd/authd/adapters/clock"
+	"github.com/authd/authd/adapters/hibp"
 	httpapi "github.com/authd/authd/adapters/http"
 	"github.com/authd/authd/adapters/jwt"
 	"github.com/authd/authd/adapters/refreshtoken"
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/docs"
 	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
 )
 
 func main() {
@@ -81,7 +84,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		}
 	}
 
-	hasher, err := bcrypt.New(cfg.BcryptCost)
+	hasher, err := bcrypt.NewWithPool(cfg.BcryptCost, bcrypt.Pool{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, MaxWait: cfg.HashMaxWait})
 	if err != nil {
 		return fmt.Errorf("AUTHD_BCRYPT_COST: %w", err)
 	}
@@ -93,6 +96,20 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return err
 	}
+	limits := rateLimitStore(st.store, cfg.RateLimitKeys)
+	if !cfg.RateLimit {
+		level := slog.LevelInfo
+		if cfg.Env == envProduction {
+			level = slog.LevelWarn
+		}
+		logger.Log(ctx, level, "rate limits are off (AUTHD_RATE_LIMIT=off): nothing stops credential stuffing or brute force")
+	}
+	var breaches ports.BreachChecker
+	if cfg.BreachCheck {
+		if breaches, err = hibp.New(hibp.Config{BaseURL: cfg.BreachURL, Timeout: cfg.BreachTimeout, Logger: logger}); err != nil {
+			return fmt.Errorf("AUTHD_BREACH_CHECK_URL: %w", err)
+		}
+	}
 	svc, err := app.New(app.Ports{
 		Users:         st.Users(),
 		Sessions:      st.Sessions(),
@@ -101,20 +118,34 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		SessionTokens: sessionTokens,
 		Clock:         clock.System{},
 		Events:        audit.New(logger),
+		RateLimits:    limits,
+		Breaches:      breaches,
 	}, app.Config{
 		Policy:     domain.PasswordPolicy{MinLength: cfg.MinPasswordLen},
 		SessionTTL: cfg.RefreshTokenTTL,
 		ReuseGrace: cfg.ReuseGrace,
+		Limits: app.Limits{
+			Enabled:         cfg.RateLimit,
+			IPRequests:      cfg.IPRequests,
+			IPWindow:        cfg.IPWindow,
+			AccountFailures: cfg.AcctFailures,
+			AccountWindow:   cfg.AcctWindow,
+		},
+		BreachFailClosed: cfg.BreachFailClosed,
 	})
 	if err != nil {
 		return err
 	}
-	go sweepSessions(ctx, svc, cfg.SweepInterval, logger)
+	go sweep(ctx, cfg.SweepInterval, logger, svc.SweepSessions, func(ctx context.Context) (int, error) {
+		return limits.DeleteExpired(ctx, time.Now())
+	})
+	ready := &readiness{store: st}
 	api, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		OpenAPI:        docs.OpenAPI,
-		Ready:          st.readiness,
+		Ready:          ready.check,
 		RequestTimeout: cfg.RequestTimeout,
+		TrustedProxies: cfg.TrustedProxies,
 		ReadTimeout:    cfg.ReadTimeout,
 		WriteTimeout:   cfg.WriteTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
@@ -136,7 +167,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
+	// Turn /readyz to 503 first, so load balancers stop sending new
+	// requests, then let in-flight ones finish; the pools close last
+	// (deferred above).
+	ready.draining.Store(true)
+	logger.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "drain_timeout", cfg.ShutdownTimeout.String())
+	time.Sleep(cfg.ShutdownDelay)
 	if err := api.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -147,9 +183,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	return nil
 }
 
-// sweepSessions deletes ended sessions every interval until ctx ends, so
-// the session tables do not grow without bound.
-func sweepSessions(ctx context.Context, svc *app.Service, interval time.Duration, logger *slog.Logger) {
+// sweep runs each cleanup every interval until ctx ends: ended sessions
+// and closed rate-limit windows, so neither grows without bound.
+func sweep(ctx context.Context, interval time.Duration, logger *slog.Logger, cleanups ...func(context.Context) (int, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -157,12 +193,30 @@ func sweepSessions(ctx context.Context, svc *app.Service, interval time.Duration
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := svc.SweepSessions(ctx)
-			if err != nil {
-				logger.Warn("session sweep failed", "error", err.Error())
-				continue
+			for _, clean := range cleanups {
+				n, err := clean(ctx)
+				if err != nil {
+					logger.Warn("sweep failed", "error", err.Error())
+					continue
+				}
+				logger.Debug("sweep", "deleted", n)
 			}
-			logger.Debug("session sweep", "deleted", n)
 		}
 	}
+}
+
+// readiness is /readyz: the store's checks, plus "shutdown": "draining"
+// once SIGTERM arrived.
+type readiness struct {
+	store    *opened
+	draining atomic.Bool
+}
+
+func (r *readiness) check(ctx context.Context) (map[string]string, bool) {
+	checks, ok := r.store.readiness(ctx)
+	if r.draining.Load() {
+		checks["shutdown"] = "draining"
+		ok = false
+	}
+	return checks, ok
 }

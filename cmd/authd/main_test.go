@@ -11,13 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/authd/authd/adapters/postgres"
 	"github.com/authd/authd/adapters/postgres/pgtest"
+	"github.com/authd/authd/adapters/sqlite"
 )
 
 // syncBuffer collects what run writes to stdout, safe for concurrent use.
@@ -155,6 +159,9 @@ func start(t *testing.T, vars map[string]string) *instance {
 		"AUTHD_ADDR":        "127.0.0.1:0",
 		"AUTHD_BCRYPT_COST": "4",
 		"AUTHD_JWT_SECRET":  "e2e-secret-that-is-at-least-32-bytes-long",
+		// The drain delay is tested on its own; elsewhere it only slows
+		// every test's shutdown.
+		"AUTHD_SHUTDOWN_DELAY": "0s",
 	}
 	for k, v := range vars {
 		all[k] = v
@@ -391,14 +398,33 @@ func testMigrateCommand(t *testing.T, dbURL string) {
 			t.Fatalf("migrate %v printed %q, want %q", args, out.String(), want)
 		}
 	}
+	cfg, err := parseDatabaseURL(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := sqlite.MigrationFiles()
+	if cfg.Driver == "postgres" {
+		files = postgres.MigrationFiles()
+	}
+	latest, err := latestMigration(files)
+	if err != nil || latest < 2 {
+		t.Fatalf("latest migration %d: %v", latest, err)
+	}
+	v := func(n int) string {
+		if n == 0 {
+			return "version: none"
+		}
+		return fmt.Sprintf("version: %d (clean)", n)
+	}
 	step("version: none", "version")
-	step("version: 2 (clean)", "up")
-	step("version: 2 (clean)", "up")
-	step("version: 1 (clean)", "down")
-	step("version: none", "down")
-	step("version: 2 (clean)", "up")
-	step("version: none", "down", "2")
-	step("version: 2 (clean)", "up")
+	step(v(latest), "up")
+	step(v(latest), "up")
+	step(v(latest-1), "down")
+	step(v(latest-2), "down")
+	step(v(latest), "up")
+	step("version: none", "down", strconv.Itoa(latest))
+	step(v(latest), "up")
+	step("version: none", "down", strconv.Itoa(latest+5))
 	for _, bad := range [][]string{{"migrate"}, {"migrate", "sideways"}, {"migrate", "down", "-1"}, {"frobnicate"}} {
 		if err := run(context.Background(), bad, env(vars), io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: no error", bad)
@@ -420,7 +446,7 @@ func TestReadinessWaitsForMigrations(t *testing.T) {
 			if checks, _ := r.json(t)["checks"].(map[string]any); checks["database"] != "ok" || checks["migrations"] != "pending" {
 				t.Errorf("checks %s", r.body)
 			}
-			r = in.do("POST", "/api/v1/auth/register", `{"email":"early@example.com","password":"early bird pw"}`)
+			r = in.do("POST", "/api/v1/auth/register", `{"email":"early@example.com","password":"first light at dawn"}`)
 			expectProblem(t, r, 503, "")
 			if r.header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
@@ -431,7 +457,7 @@ func TestReadinessWaitsForMigrations(t *testing.T) {
 			if r := in.do("GET", "/readyz", ""); r.status != 200 {
 				t.Fatalf("after migrate up: %d %s", r.status, r.body)
 			}
-			if r := in.do("POST", "/api/v1/auth/register", `{"email":"early@example.com","password":"early bird pw"}`); r.status != 201 {
+			if r := in.do("POST", "/api/v1/auth/register", `{"email":"early@example.com","password":"first light at dawn"}`); r.status != 201 {
 				t.Fatalf("register after migrate: %d %s", r.status, r.body)
 			}
 		})
@@ -445,7 +471,7 @@ func TestReadinessWaitsForMigrations(t *testing.T) {
 func TestPostgresOutage(t *testing.T) {
 	pg := pgtest.New(t)
 	in := start(t, map[string]string{"AUTHD_DATABASE_URL": pg.NewDatabase(t), "AUTHD_REQUEST_TIMEOUT": "3s", "AUTHD_DATABASE_CONNECT_TIMEOUT": "1s"})
-	const creds = `{"email":"outage@example.com","password":"outage password"}`
+	const creds = `{"email":"outage@example.com","password":"while the db sleeps"}`
 	if r := in.do("POST", "/api/v1/auth/register", creds); r.status != 201 {
 		t.Fatalf("register: %d %s", r.status, r.body)
 	}
@@ -456,7 +482,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	for _, r := range []response{
 		in.do("POST", "/api/v1/auth/login", creds),
-		in.do("POST", "/api/v1/auth/register", `{"email":"new@example.com","password":"outage password"}`),
+		in.do("POST", "/api/v1/auth/register", `{"email":"new@example.com","password":"while the db sleeps"}`),
 		in.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+token),
 	} {
 		expectProblem(t, r, 503, "")
@@ -557,7 +583,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 func TestSessionSweep(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sweep.db")
 	in := start(t, map[string]string{"AUTHD_DATABASE_URL": path, "AUTHD_SESSION_SWEEP_INTERVAL": "50ms"})
-	const creds = `{"email":"sweep@example.com","password":"sweep password"}`
+	const creds = `{"email":"sweep@example.com","password":"brooms and dustpans"}`
 	in.do("POST", "/api/v1/auth/register", creds)
 	var refresh []string
 	for i := 0; i < 5; i++ {
@@ -651,5 +677,63 @@ func TestBinary(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Errorf("no graceful stop in log:\n%s", logs.String())
+	}
+}
+
+// TestLoginTimingMedians checks that a login reveals nothing by its
+// duration: unknown email, inactive account and wrong password must take
+// about as long (medians within 20%), because each pays one bcrypt
+// comparison at the configured cost. Cases are interleaved so drift in the
+// machine's load hits all three alike.
+func TestLoginTimingMedians(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	path := filepath.Join(t.TempDir(), "timing.db")
+	in := start(t, map[string]string{"AUTHD_DATABASE_URL": path, "AUTHD_BCRYPT_COST": "8", "AUTHD_RATE_LIMIT": "off"})
+	for _, email := range []string{"active@example.com", "inactive@example.com"} {
+		if r := in.do("POST", "/api/v1/auth/register", `{"email":"`+email+`","password":"the right password"}`); r.status != 201 {
+			t.Fatalf("register: %d %s", r.status, r.body)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE users SET is_active = 0 WHERE email = 'inactive@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		"unknown email":  `{"email":"nobody@example.com","password":"the wrong password"}`,
+		"wrong password": `{"email":"active@example.com","password":"the wrong password"}`,
+		"inactive":       `{"email":"inactive@example.com","password":"the right password"}`,
+	}
+	names := []string{"unknown email", "wrong password", "inactive"}
+	samples := map[string][]time.Duration{}
+	const rounds = 25
+	for i := 0; i < rounds; i++ {
+		for _, name := range names {
+			start := time.Now()
+			r := in.do("POST", "/api/v1/auth/login", cases[name])
+			samples[name] = append(samples[name], time.Since(start))
+			if r.status != 401 {
+				t.Fatalf("%s: %d %s", name, r.status, r.body)
+			}
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		s := append([]time.Duration(nil), d...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return s[len(s)/2]
+	}
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	for _, name := range names {
+		m := median(samples[name])
+		t.Logf("median %-14s %v", name, m)
+		lo, hi = min(lo, m), max(hi, m)
+	}
+	if float64(hi) > 1.2*float64(lo) {
+		t.Errorf("login medians differ by more than 20%%: fastest %v, slowest %v", lo, hi)
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 
 	"github.com/authd/authd/adapters/postgres"
+	"github.com/authd/authd/adapters/ratelimit"
 	"github.com/authd/authd/adapters/sqlite"
 	"github.com/authd/authd/ports"
 )
@@ -26,6 +28,19 @@ type store interface {
 	SchemaVersion(ctx context.Context) (version int, dirty bool, err error)
 	Migrator() (*migrate.Migrate, error)
 	Close() error
+}
+
+// rateLimitStore picks where rate-limit counters live: in the database on
+// PostgreSQL, so every instance shares the budgets; in memory (bounded to
+// maxKeys) on SQLite, which serves one instance.
+func rateLimitStore(st store, maxKeys int) interface {
+	ports.RateLimitStore
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+} {
+	if pg, ok := st.(postgresStore); ok {
+		return pg.RateLimits()
+	}
+	return ratelimit.New(maxKeys)
 }
 
 type sqliteStore struct{ *sqlite.DB }

@@ -51,6 +51,8 @@ func TestUserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepos
 		{"DoneContext", testDoneContext},
 		{"InactiveUser", testInactiveUser},
 		{"PasswordHashVerbatim", testPasswordHashVerbatim},
+		{"UpdatePasswordHash", testUpdatePasswordHash},
+		{"UpdatePasswordHashNotFound", testUpdatePasswordHashNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -298,6 +300,15 @@ func testDoneContext(t *testing.T, repo ports.UserRepository) {
 		if u != nil {
 			t.Errorf("%s: ByEmail returned a user with its error", kind)
 		}
+
+		err = repo.UpdatePasswordHash(newCtx(), stored.ID(), "$2a$12$refused-for-its-context")
+		assertCode(t, kind+": UpdatePasswordHash", err, domain.EUNAVAILABLE)
+		// ...and must not have written anything.
+		if got, err := repo.ByID(context.Background(), stored.ID()); err != nil {
+			t.Errorf("%s: ByID after a refused UpdatePasswordHash: %v", kind, err)
+		} else if got.PasswordHash() != testHash {
+			t.Errorf("%s: a refused UpdatePasswordHash stored %q", kind, got.PasswordHash())
+		}
 	}
 }
 
@@ -339,6 +350,49 @@ func testPasswordHashVerbatim(t *testing.T, repo ports.UserRepository) {
 				t.Errorf("%s hash: %s: PasswordHash = %q, want %q", name, reader, got.PasswordHash(), hash)
 			}
 		}
+	}
+}
+
+func testUpdatePasswordHash(t *testing.T, repo ports.UserRepository) {
+	ctx := context.Background()
+	// An inactive user, so a store that rewrites the whole row from
+	// defaults would be caught reactivating it.
+	target := newUser(t, uniqueEmail(t, "rehash"), testHash, createdAt)
+	target.Deactivate()
+	created := mustCreate(t, repo, target)
+	bystander := mustCreate(t, repo, newUser(t, uniqueEmail(t, "rehash-other"), testHash, createdAt))
+
+	for i, hash := range []string{
+		"$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+		// Characters that break naive quoting, and a longer encoding.
+		`$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$'; -- "\ % _ ? $1 é`,
+	} {
+		if err := repo.UpdatePasswordHash(ctx, created.ID(), hash); err != nil {
+			t.Fatalf("UpdatePasswordHash #%d: %v", i+1, err)
+		}
+		want := newUser(t, created.Email(), hash, createdAt)
+		want.Deactivate()
+		for name, get := range readers(repo, created) {
+			got, err := get(ctx)
+			if err != nil {
+				t.Fatalf("#%d: %s: %v", i+1, name, err)
+			}
+			assertUser(t, fmt.Sprintf("#%d: %s after UpdatePasswordHash", i+1, name), got, created.ID(), want)
+		}
+	}
+
+	// Only that user's row changed.
+	got, err := repo.ByID(ctx, bystander.ID())
+	if err != nil {
+		t.Fatalf("ByID(bystander): %v", err)
+	}
+	assertUser(t, "bystander after UpdatePasswordHash", got, bystander.ID(), bystander)
+}
+
+func testUpdatePasswordHashNotFound(t *testing.T, repo ports.UserRepository) {
+	for _, id := range []int64{1<<63 - 1, 0, -1} {
+		err := repo.UpdatePasswordHash(context.Background(), id, testHash)
+		assertCode(t, fmt.Sprintf("UpdatePasswordHash(%d)", id), err, domain.ENOTFOUND)
 	}
 }
 

@@ -1,0 +1,245 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/mock/gomock"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+	"github.com/authd/authd/ports/mock"
+)
+
+type ctxKey struct{}
+
+// TestDelegation checks that every method of the three decorators calls
+// the wrapped method once with the same arguments, under a context derived
+// from the caller's with a deadline, and returns exactly what it returned:
+// results and error as they are for success and for a domain outcome, and
+// EUNAVAILABLE wrapping the error for a failure.
+func TestDelegation(t *testing.T) {
+	now := time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+	email, err := domain.ParseEmail("a@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := domain.RehydrateUser(7, "a@example.com", "hash", true, now)
+	session := domain.RehydrateSession("sid", 7, now, now.Add(time.Hour), time.Time{})
+	state := ports.RefreshTokenState{Session: session, SpentAt: now}
+	hash, successor := []byte{1, 2, 3}, []byte{4, 5, 6}
+
+	// A context derived from the caller's: it carries the caller's value
+	// and has the inner deadline.
+	derived := gomock.Cond(func(ctx context.Context) bool {
+		_, ok := ctx.Deadline()
+		return ok && ctx.Value(ctxKey{}) == "caller"
+	})
+
+	type mocks struct {
+		users    *mock.MockUserRepository
+		sessions *mock.MockSessionRepository
+		limits   *mock.MockRateLimitStore
+	}
+	type decorated struct {
+		users    ports.UserRepository
+		sessions ports.SessionRepository
+		limits   ports.RateLimitStore
+	}
+	cases := []struct {
+		name string
+		// expect sets one call, returning want and err.
+		expect func(m mocks, err error)
+		call   func(ctx context.Context, d decorated) ([]any, error)
+		want   []any
+	}{
+		{
+			name:   "Users.Create",
+			expect: func(m mocks, err error) { m.users.EXPECT().Create(derived, user).Return(user, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				u, err := d.users.Create(ctx, user)
+				return []any{u}, err
+			},
+			want: []any{user},
+		},
+		{
+			name:   "Users.ByID",
+			expect: func(m mocks, err error) { m.users.EXPECT().ByID(derived, int64(7)).Return(user, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				u, err := d.users.ByID(ctx, 7)
+				return []any{u}, err
+			},
+			want: []any{user},
+		},
+		{
+			name:   "Users.ByEmail",
+			expect: func(m mocks, err error) { m.users.EXPECT().ByEmail(derived, email).Return(user, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				u, err := d.users.ByEmail(ctx, email)
+				return []any{u}, err
+			},
+			want: []any{user},
+		},
+		{
+			name: "Users.UpdatePasswordHash",
+			expect: func(m mocks, err error) {
+				m.users.EXPECT().UpdatePasswordHash(derived, int64(7), "new-hash").Return(err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.users.UpdatePasswordHash(ctx, 7, "new-hash")
+			},
+		},
+		{
+			name:   "Sessions.Create",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().Create(derived, session, hash).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.sessions.Create(ctx, session, hash)
+			},
+		},
+		{
+			name: "Sessions.Rotate",
+			expect: func(m mocks, err error) {
+				m.sessions.EXPECT().Rotate(derived, hash, successor, now).Return(state, true, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				s, ok, err := d.sessions.Rotate(ctx, hash, successor, now)
+				return []any{s, ok}, err
+			},
+			want: []any{state, true},
+		},
+		{
+			name:   "Sessions.Token",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().Token(derived, hash).Return(state, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				s, err := d.sessions.Token(ctx, hash)
+				return []any{s}, err
+			},
+			want: []any{state},
+		},
+		{
+			name:   "Sessions.Revoke",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().Revoke(derived, "sid", now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.sessions.Revoke(ctx, "sid", now)
+			},
+		},
+		{
+			name:   "Sessions.RevokeAll",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().RevokeAll(derived, int64(7), now).Return(3, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, err := d.sessions.RevokeAll(ctx, 7, now)
+				return []any{n}, err
+			},
+			want: []any{3},
+		},
+		{
+			name: "Sessions.ActiveUser",
+			expect: func(m mocks, err error) {
+				m.sessions.EXPECT().ActiveUser(derived, "sid", int64(7), now).Return(user, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				u, err := d.sessions.ActiveUser(ctx, "sid", 7, now)
+				return []any{u}, err
+			},
+			want: []any{user},
+		},
+		{
+			name:   "Sessions.DeleteEnded",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().DeleteEnded(derived, now).Return(4, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, err := d.sessions.DeleteEnded(ctx, now)
+				return []any{n}, err
+			},
+			want: []any{4},
+		},
+		{
+			name: "RateLimits.Hit",
+			expect: func(m mocks, err error) {
+				m.limits.EXPECT().Hit(derived, "login:ip", time.Minute, now).Return(5, now.Add(time.Minute), err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, at, err := d.limits.Hit(ctx, "login:ip", time.Minute, now)
+				return []any{n, at}, err
+			},
+			want: []any{5, now.Add(time.Minute)},
+		},
+		{
+			name: "RateLimits.Count",
+			expect: func(m mocks, err error) {
+				m.limits.EXPECT().Count(derived, "login:ip", now).Return(6, now.Add(time.Second), err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, at, err := d.limits.Count(ctx, "login:ip", now)
+				return []any{n, at}, err
+			},
+			want: []any{6, now.Add(time.Second)},
+		},
+		{
+			name:   "RateLimits.Reset",
+			expect: func(m mocks, err error) { m.limits.EXPECT().Reset(derived, "login:ip").Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.limits.Reset(ctx, "login:ip")
+			},
+		},
+	}
+
+	failure := domain.Unavailable(errors.New("db down"))
+	for _, c := range cases {
+		for _, r := range []struct {
+			name string
+			err  error
+		}{{"ok", nil}, {"outcome", domain.ErrUserNotFound}, {"failure", failure}} {
+			t.Run(c.name+"/"+r.name, func(t *testing.T) {
+				ctrl := gomock.NewController(t)
+				m := mocks{mock.NewMockUserRepository(ctrl), mock.NewMockSessionRepository(ctrl), mock.NewMockRateLimitStore(ctrl)}
+				d := decorated{
+					Users(m.users, commandName(t), fast()),
+					Sessions(m.sessions, commandName(t), fast()),
+					RateLimits(m.limits, commandName(t), fast()),
+				}
+				c.expect(m, r.err)
+
+				ctx := context.WithValue(context.Background(), ctxKey{}, "caller")
+				got, err := c.call(ctx, d)
+				if len(got) != len(c.want) {
+					t.Fatalf("%d results, want %d", len(got), len(c.want))
+				}
+				if r.err == failure {
+					wantUnavailable(t, err, failure)
+					for i, g := range got {
+						if !isZero(g) {
+							t.Errorf("result %d = %v, want the zero value on failure", i, g)
+						}
+					}
+					return
+				}
+				if err != r.err {
+					t.Errorf("err = %v, want the very same %v", err, r.err)
+				}
+				for i := range got {
+					if got[i] != c.want[i] { // pointers: the very same one
+						t.Errorf("result %d = %v, want %v", i, got[i], c.want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+func isZero(v any) bool {
+	switch v := v.(type) {
+	case *domain.User:
+		return v == nil
+	case ports.RefreshTokenState:
+		return v == ports.RefreshTokenState{}
+	case bool:
+		return !v
+	case int:
+		return v == 0
+	case time.Time:
+		return v.IsZero()
+	}
+	return false
+}

@@ -1,0 +1,695 @@
+package hibp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/afex/hystrix-go/hystrix"
+
+	"github.com/authd/authd/domain"
+)
+
+// fakeRange is a Pwned Passwords range service on loopback. It records
+// every request it sees, as a client would have sent it on the wire.
+type fakeRange struct {
+	*httptest.Server
+	t *testing.T
+
+	mu       sync.Mutex
+	requests []*http.Request
+	dumps    []string
+	handle   http.HandlerFunc
+	hits     atomic.Int64
+}
+
+func newFakeRange(t *testing.T, handle http.HandlerFunc) *fakeRange {
+	t.Helper()
+	f := &fakeRange{t: t, handle: handle}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		var dump strings.Builder
+		fmt.Fprintf(&dump, "%s %s\n", r.Method, r.RequestURI)
+		_ = r.Header.Write(&dump)
+		dump.Write(body)
+		f.mu.Lock()
+		f.requests = append(f.requests, r)
+		f.dumps = append(f.dumps, dump.String())
+		h := f.handle
+		f.mu.Unlock()
+		h(w, r)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeRange) setHandler(h http.HandlerFunc) {
+	f.mu.Lock()
+	f.handle = h
+	f.mu.Unlock()
+}
+
+func (f *fakeRange) recorded() ([]*http.Request, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*http.Request(nil), f.requests...), append([]string(nil), f.dumps...)
+}
+
+// serveLines answers every range query with lines, joined by sep.
+func serveLines(sep string, lines ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, strings.Join(lines, sep)+sep)
+	}
+}
+
+func serveStatus(code int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { http.Error(w, "nope", code) }
+}
+
+// sha1Hex is the test's own SHA-1, upper-case hex.
+func sha1Hex(s string) string { return fmt.Sprintf("%X", sha1.Sum([]byte(s))) }
+
+// padding returns n made-up suffixes with count 0, as Add-Padding adds.
+func padding(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%X", sha1.Sum([]byte(fmt.Sprint("pad", i))))[:35] + ":0"
+	}
+	return out
+}
+
+var commandSeq atomic.Int64
+
+// commandName is unique per call: hystrix keeps circuits per name for the
+// whole process, so tests must not share one.
+func commandName(t *testing.T) string {
+	return fmt.Sprintf("hibp-test-%s-%d", t.Name(), commandSeq.Add(1))
+}
+
+func newChecker(t *testing.T, baseURL string, edit ...func(*Config)) *Checker {
+	t.Helper()
+	cfg := Config{
+		BaseURL: baseURL + "/range/",
+		// Generous, so a loaded machine does not fail tests that are not
+		// about timing; those set their own.
+		Timeout:     2 * time.Second,
+		CommandName: commandName(t),
+		Logger:      slog.New(slog.DiscardHandler),
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func wantUnavailable(t *testing.T, err error) {
+	t.Helper()
+	if code := domain.ErrorCode(err); code != domain.EUNAVAILABLE {
+		t.Fatalf("err = %v (code %q), want %s", err, code, domain.EUNAVAILABLE)
+	}
+}
+
+// wantNoSecrets fails when s holds password, its full hash or its suffix
+// (in either case).
+func wantNoSecrets(t *testing.T, what, s, password string) {
+	t.Helper()
+	h := sha1Hex(password)
+	for _, secret := range []string{password, h, strings.ToLower(h), h[5:], strings.ToLower(h[5:])} {
+		if strings.Contains(s, secret) {
+			t.Errorf("%s contains the password, its hash or its suffix (%q): %q", what, secret, s)
+		}
+	}
+}
+
+func TestKnownVector(t *testing.T) {
+	// SHA-1("password") is 5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8.
+	f := newFakeRange(t, serveLines("\r\n", "1E4C9B93F3F0682250B6CF8331B7EE68FD8:10434004"))
+	c := newChecker(t, f.URL)
+	got, err := c.Breached(context.Background(), "password")
+	if err != nil || !got {
+		t.Fatalf("Breached = %v, %v; want true, nil", got, err)
+	}
+	reqs, _ := f.recorded()
+	if len(reqs) != 1 || reqs[0].URL.Path != "/range/5BAA6" {
+		t.Fatalf("requests = %v, want one GET /range/5BAA6", reqs)
+	}
+}
+
+func TestBreachedFound(t *testing.T) {
+	const password = "correct horse battery staple"
+	h := sha1Hex(password)
+	lines := padding(300)
+	lines = append(lines[:150], append([]string{h[5:] + ":42", "0018A45C4D1DEF81644B54AB7F969B88D65:3"}, lines[150:]...)...)
+	f := newFakeRange(t, serveLines("\r\n", lines...))
+	c := newChecker(t, f.URL)
+
+	got, err := c.Breached(context.Background(), password)
+	if err != nil || !got {
+		t.Fatalf("Breached = %v, %v; want true, nil", got, err)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	f := newFakeRange(t, serveLines("\r\n", append(padding(50), "0018A45C4D1DEF81644B54AB7F969B88D65:3")...))
+	c := newChecker(t, f.URL)
+	got, err := c.Breached(context.Background(), "a password nobody ever used 7f3a")
+	if err != nil || got {
+		t.Fatalf("Breached = %v, %v; want false, nil", got, err)
+	}
+}
+
+func TestRequestCarriesOnlyThePrefix(t *testing.T) {
+	f := newFakeRange(t, serveLines("\n", padding(10)...))
+	c := newChecker(t, f.URL)
+	passwords := []string{"password", "hunter2", "Tr0ub4dor&3", "ünïcödé pässwörd", ""}
+	for _, p := range passwords {
+		if _, err := c.Breached(context.Background(), p); err != nil {
+			t.Fatalf("Breached(%q): %v", p, err)
+		}
+	}
+	reqs, dumps := f.recorded()
+	if len(reqs) != len(passwords) {
+		t.Fatalf("server saw %d requests, want %d", len(reqs), len(passwords))
+	}
+	pathRE := regexp.MustCompile(`^/range/[0-9A-F]{5}$`)
+	for i, r := range reqs {
+		p := passwords[i]
+		if r.Method != http.MethodGet {
+			t.Errorf("method = %s, want GET", r.Method)
+		}
+		if !pathRE.MatchString(r.URL.Path) || r.URL.RawQuery != "" {
+			t.Errorf("request URI = %q, want /range/ and 5 upper-case hex chars only", r.RequestURI)
+		}
+		if want := "/range/" + sha1Hex(p)[:5]; r.URL.Path != want {
+			t.Errorf("path = %q, want %q", r.URL.Path, want)
+		}
+		if got := r.Header.Get("Add-Padding"); got != "true" {
+			t.Errorf("Add-Padding = %q, want true", got)
+		}
+		if got := r.Header.Get("User-Agent"); got != "authd" {
+			t.Errorf("User-Agent = %q, want authd", got)
+		}
+		if p != "" {
+			wantNoSecrets(t, "request", dumps[i], p)
+		} else if strings.Contains(dumps[i], sha1Hex(p)[5:]) {
+			t.Errorf("request holds the hash suffix of the empty password: %q", dumps[i])
+		}
+	}
+}
+
+func TestPaddingWithZeroCountIgnored(t *testing.T) {
+	const password = "padded-out"
+	h := sha1Hex(password)
+	f := newFakeRange(t, serveLines("\r\n", append(padding(20), h[5:]+":0")...))
+	c := newChecker(t, f.URL)
+	got, err := c.Breached(context.Background(), password)
+	if err != nil || got {
+		t.Fatalf("Breached = %v, %v; want false, nil (count 0 is padding)", got, err)
+	}
+}
+
+func TestLowerCaseSuffixAndLF(t *testing.T) {
+	const password = "lower case please"
+	h := sha1Hex(password)
+	f := newFakeRange(t, serveLines("\n", "0018a45c4d1def81644b54ab7f969b88d65:1", strings.ToLower(h[5:])+":7"))
+	c := newChecker(t, f.URL)
+	got, err := c.Breached(context.Background(), password)
+	if err != nil || !got {
+		t.Fatalf("Breached = %v, %v; want true, nil", got, err)
+	}
+}
+
+func TestErrorStatusesUnavailable(t *testing.T) {
+	for _, code := range []int{http.StatusInternalServerError, http.StatusNotFound, http.StatusTooManyRequests, http.StatusNoContent, http.StatusMovedPermanently} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			f := newFakeRange(t, serveStatus(code))
+			c := newChecker(t, f.URL)
+			got, err := c.Breached(context.Background(), "password")
+			if got {
+				t.Error("Breached = true on an error status")
+			}
+			wantUnavailable(t, err)
+			if !strings.Contains(err.Error(), fmt.Sprint(code)) {
+				t.Errorf("err = %v, want it to name status %d", err, code)
+			}
+			wantNoSecrets(t, "error", err.Error(), "password")
+		})
+	}
+}
+
+func TestMalformedResponseUnavailable(t *testing.T) {
+	for name, body := range map[string]string{
+		"html":        "<html><body>maintenance</body></html>\n",
+		"short":       "1E4C9B93F3F:12\n",
+		"no count":    "1E4C9B93F3F0682250B6CF8331B7EE68FD8\n",
+		"bad count":   "1E4C9B93F3F0682250B6CF8331B7EE68FD8:many\n",
+		"not hex":     "ZZZC9B93F3F0682250B6CF8331B7EE68FD8:3\n",
+		"neg count":   "1E4C9B93F3F0682250B6CF8331B7EE68FD8:-3\n",
+		"cut in line": "0018A45C4D1DEF81644B54AB7F969B88D65:3\r\n1E4C9B93F3F06",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+			c := newChecker(t, f.URL)
+			got, err := c.Breached(context.Background(), "password")
+			if got {
+				t.Error("Breached = true on a malformed response")
+			}
+			wantUnavailable(t, err)
+			wantNoSecrets(t, "error", err.Error(), "password")
+		})
+	}
+}
+
+func TestSlowServerTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) }) // runs before f.Close
+	const timeout = 100 * time.Millisecond
+	c := newChecker(t, f.URL, func(cfg *Config) { cfg.Timeout = timeout })
+
+	start := time.Now()
+	got, err := c.Breached(context.Background(), "password")
+	elapsed := time.Since(start)
+	if got {
+		t.Error("Breached = true")
+	}
+	wantUnavailable(t, err)
+	if elapsed > 3*timeout {
+		t.Errorf("Breached took %v, want under %v", elapsed, 3*timeout)
+	}
+	// Either hystrix's timeout or the request's own shorter deadline
+	// fired first; both must read as a timeout, not as something else.
+	if !errors.Is(err, hystrix.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want a hystrix or request timeout", err)
+	}
+}
+
+func TestRequestAbandonedWhenHystrixTimesOut(t *testing.T) {
+	// The request must not outlive hystrix's timeout by much: the server
+	// sees the client go away soon after Breached returns.
+	gone := make(chan time.Time, 1)
+	f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		gone <- time.Now()
+	})
+	const timeout = 100 * time.Millisecond
+	c := newChecker(t, f.URL, func(cfg *Config) { cfg.Timeout = timeout })
+	start := time.Now()
+	_, err := c.Breached(context.Background(), "password")
+	wantUnavailable(t, err)
+	select {
+	case at := <-gone:
+		if d := at.Sub(start); d > 3*timeout {
+			t.Errorf("request abandoned after %v, want by about %v", d, timeout)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("request still running 2s after the hystrix timeout")
+	}
+}
+
+func TestServerDown(t *testing.T) {
+	f := newFakeRange(t, serveLines("\n"))
+	url := f.URL
+	f.Close()
+	c := newChecker(t, url)
+	got, err := c.Breached(context.Background(), "password")
+	if got {
+		t.Error("Breached = true")
+	}
+	wantUnavailable(t, err)
+	wantNoSecrets(t, "error", err.Error(), "password")
+	if strings.Contains(err.Error(), "5BAA6") {
+		t.Errorf("error names the hash prefix: %v", err)
+	}
+}
+
+func TestContextCancelled(t *testing.T) {
+	f := newFakeRange(t, serveLines("\n", padding(3)...))
+	c := newChecker(t, f.URL)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Breached(ctx, "password")
+	wantUnavailable(t, err)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled in its chain", err)
+	}
+	if n := f.hits.Load(); n != 0 {
+		t.Errorf("server saw %d requests for a cancelled context", n)
+	}
+
+	// Cancelled while the request is in flight.
+	started := make(chan struct{}, 1)
+	f.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done()
+	})
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	start := time.Now()
+	_, err = c.Breached(ctx, "password")
+	wantUnavailable(t, err)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "abandoned") {
+		t.Errorf("err = %v, want the check abandoned with context.Canceled", err)
+	}
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("Breached returned %v after cancel, want promptly", d)
+	}
+}
+
+func TestMaxConcurrency(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	c := newChecker(t, f.URL, func(cfg *Config) {
+		cfg.MaxConcurrent = 1
+		cfg.Timeout = 5 * time.Second
+	})
+	first := make(chan error, 1)
+	go func() { _, err := c.Breached(context.Background(), "first"); first <- err }()
+	<-started
+
+	_, err := c.Breached(context.Background(), "second")
+	wantUnavailable(t, err)
+	if !errors.Is(err, hystrix.ErrMaxConcurrency) {
+		t.Errorf("err = %v, want hystrix.ErrMaxConcurrency in its chain", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("first check: %v", err)
+	}
+	if n := f.hits.Load(); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
+	}
+}
+
+func TestHugeBodyIsCut(t *testing.T) {
+	const password = "needle"
+	h := sha1Hex(password)
+	var written atomic.Int64
+	f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("0018A45C4D1DEF81644B54AB7F969B88D65:0\r\n"), 1<<10)
+		// Bounded: at most 16 MiB, and it stops when the client hangs up.
+		for written.Load() < 16<<20 {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+		io.WriteString(w, h[5:]+":1\r\n")
+	})
+	c := newChecker(t, f.URL, func(cfg *Config) { cfg.Timeout = 5 * time.Second })
+	got, err := c.Breached(context.Background(), password)
+	if got {
+		t.Error("Breached = true: the match past the size limit was read")
+	}
+	wantUnavailable(t, err)
+	if !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("err = %v, want the size limit named", err)
+	}
+}
+
+func TestBodyJustUnderLimitAccepted(t *testing.T) {
+	const password = "needle at the end"
+	h := sha1Hex(password)
+	last := h[5:] + ":1\n"
+	line := "0018A45C4D1DEF81644B54AB7F969B88D65:0\n"
+	var body strings.Builder
+	for body.Len()+len(line)+len(last) <= MaxBodyBytes {
+		body.WriteString(line)
+	}
+	body.WriteString(last)
+	f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body.String()) })
+	c := newChecker(t, f.URL, func(cfg *Config) { cfg.Timeout = 5 * time.Second })
+	got, err := c.Breached(context.Background(), password)
+	if err != nil || !got {
+		t.Fatalf("Breached = %v, %v; want true, nil for a %d-byte body", got, err, body.Len())
+	}
+}
+
+// syncBuffer is a log sink that hystrix's goroutines and the test may use
+// at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCircuitOpensAndCloses(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	f := newFakeRange(t, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, strings.Join(padding(5), "\r\n"))
+	})
+	var logs syncBuffer
+	const sleepWindow = 200 * time.Millisecond
+	var name string
+	c := newChecker(t, f.URL, func(cfg *Config) {
+		cfg.RequestVolumeThreshold = 3
+		cfg.SleepWindow = sleepWindow
+		cfg.ErrorPercentThreshold = 50
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		name = cfg.CommandName
+	})
+	ctx := context.Background()
+
+	// Fail until the circuit opens. Hystrix updates its metrics
+	// asynchronously, so it may take a call or two past the threshold.
+	var err error
+	eventually(t, 2*time.Second, "circuit opens", func() bool {
+		_, err = c.Breached(ctx, "password")
+		wantUnavailable(t, err)
+		return errors.Is(err, hystrix.ErrCircuitOpen)
+	})
+	if n := f.hits.Load(); n < 3 {
+		t.Errorf("circuit opened after %d requests, want at least the volume threshold 3", n)
+	}
+	if strings.Contains(err.Error(), "5BAA6") {
+		t.Errorf("error names the hash prefix: %v", err)
+	}
+
+	// Open: calls fail fast without reaching the server.
+	hits := f.hits.Load()
+	for range 5 {
+		start := time.Now()
+		_, err := c.Breached(ctx, "password")
+		wantUnavailable(t, err)
+		if !errors.Is(err, hystrix.ErrCircuitOpen) {
+			t.Fatalf("err = %v, want circuit open", err)
+		}
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("open circuit took %v to answer", d)
+		}
+	}
+	if n := f.hits.Load(); n != hits {
+		t.Fatalf("server saw %d requests while the circuit was open", n-hits)
+	}
+
+	// The service recovers; after the sleep window one probe goes
+	// through, its success closes the circuit, and calls flow again.
+	failing.Store(false)
+	time.Sleep(sleepWindow + 20*time.Millisecond)
+	eventually(t, 2*time.Second, "probe succeeds", func() bool {
+		got, err := c.Breached(ctx, "password")
+		return err == nil && !got
+	})
+	eventually(t, 2*time.Second, "circuit closes", func() bool {
+		return strings.Contains(logs.String(), "closing circuit "+name)
+	})
+	hits = f.hits.Load()
+	for range 5 {
+		if _, err := c.Breached(ctx, "password"); err != nil {
+			t.Fatalf("after recovery: %v", err)
+		}
+	}
+	if n := f.hits.Load(); n != hits+5 {
+		t.Errorf("server saw %d of 5 requests after the circuit closed", n-hits)
+	}
+
+	// Hystrix's log lines about this circuit went to this checker's logger.
+	out := logs.String()
+	for _, want := range []string{
+		"level=WARN msg=\"hystrix-go: opening circuit " + name + "\"",
+		"level=INFO msg=\"hystrix-go: allowing single test to possibly close circuit " + name + "\"",
+		"level=INFO msg=\"hystrix-go: closing circuit " + name + "\"",
+		"component=hystrix",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q; log:\n%s", want, out)
+		}
+	}
+}
+
+func TestHystrixLogRouting(t *testing.T) {
+	var a, b, def syncBuffer
+	restore := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&def, nil)))
+	t.Cleanup(func() { slog.SetDefault(restore) })
+
+	nameA, nameB := commandName(t), commandName(t)
+	routeHystrixLogs(nameA, slog.New(slog.NewTextHandler(&a, nil)))
+	routeHystrixLogs(nameA+"-long", slog.New(slog.NewTextHandler(&b, nil)))
+	routeHystrixLogs(nameB, nil)
+
+	router.Printf("hystrix-go: opening circuit %v", nameA)
+	router.Printf("hystrix-go: closing circuit %v", nameA+"-long")
+	router.Printf("metrics channel (%v) is at capacity", nameB)
+	// Hystrix logs some errors with their text as the format.
+	printf := router.Printf
+	printf(errors.New("100% unrelated").Error())
+
+	if got := a.String(); !strings.Contains(got, "opening circuit "+nameA) || strings.Contains(got, "-long") {
+		t.Errorf("logger A got %q", got)
+	}
+	if got := b.String(); !strings.Contains(got, "closing circuit "+nameA+"-long") || strings.Contains(got, "opening") {
+		t.Errorf("logger of the longer name got %q", got)
+	}
+	if got := def.String(); !strings.Contains(got, "("+nameB+") is at capacity") || !strings.Contains(got, "100% unrelated") {
+		t.Errorf("default logger got %q", got)
+	}
+}
+
+func TestNewDefaults(t *testing.T) {
+	name := commandName(t)
+	c, err := New(Config{CommandName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.baseURL != DefaultBaseURL {
+		t.Errorf("baseURL = %q, want %q", c.baseURL, DefaultBaseURL)
+	}
+	if c.reqTimeout >= DefaultTimeout || c.reqTimeout < DefaultTimeout*8/10 {
+		t.Errorf("request timeout = %v, want slightly under %v", c.reqTimeout, DefaultTimeout)
+	}
+	s := hystrix.GetCircuitSettings()[name]
+	if s == nil {
+		t.Fatal("hystrix command not configured")
+	}
+	if s.Timeout != DefaultTimeout || s.MaxConcurrentRequests != DefaultMaxConcurrent ||
+		s.RequestVolumeThreshold != DefaultRequestVolumeThreshold || s.SleepWindow != DefaultSleepWindow ||
+		s.ErrorPercentThreshold != DefaultErrorPercentThreshold {
+		t.Errorf("hystrix settings = %+v", *s)
+	}
+
+	c, err = New(Config{BaseURL: "http://127.0.0.1:1/range", CommandName: commandName(t), Timeout: 1500 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.baseURL != "http://127.0.0.1:1/range/" {
+		t.Errorf("baseURL = %q, want a trailing slash added", c.baseURL)
+	}
+	if s := hystrix.GetCircuitSettings()[c.command]; s.Timeout != 2*time.Millisecond {
+		t.Errorf("hystrix timeout = %v, want 1.5ms rounded up to 2ms", s.Timeout)
+	}
+	if c.reqTimeout >= 2*time.Millisecond {
+		t.Errorf("request timeout = %v, want under the hystrix timeout", c.reqTimeout)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"relative URL":     {BaseURL: "/range/"},
+		"ftp URL":          {BaseURL: "ftp://example.com/range/"},
+		"query in URL":     {BaseURL: "https://example.com/range/?x=1"},
+		"negative timeout": {Timeout: -time.Second},
+		"negative max":     {MaxConcurrent: -1},
+		"percent over 100": {ErrorPercentThreshold: 101},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg.CommandName = commandName(t)
+			if _, err := New(cfg); err == nil {
+				t.Errorf("New(%+v) = nil error", cfg)
+			}
+		})
+	}
+}
+
+func TestFindSuffix(t *testing.T) {
+	const s = "1E4C9B93F3F0682250B6CF8331B7EE68FD8"
+	for _, c := range []struct {
+		body string
+		want bool
+	}{
+		{"", false},
+		{"\r\n\r\n", false},
+		{s + ":1", true},
+		{s + ":0", false},
+		{strings.ToLower(s) + ":3\n", true},
+		{"0018A45C4D1DEF81644B54AB7F969B88D65:3\r\n" + s + ":12\r\n", true},
+		{s + ": 5 \r\n", true},
+	} {
+		got, err := findSuffix([]byte(c.body), s)
+		if err != nil || got != c.want {
+			t.Errorf("findSuffix(%q) = %v, %v; want %v", c.body, got, err, c.want)
+		}
+	}
+}
+
+func TestFailuresMapToUnavailable(t *testing.T) {
+	for _, cause := range []error{
+		hystrix.ErrCircuitOpen, hystrix.ErrMaxConcurrency, hystrix.ErrTimeout,
+		fmt.Errorf("range request: %w", context.DeadlineExceeded), errors.New("range request: status 503"),
+	} {
+		err := error(domain.Unavailable(describe("hibp", cause)))
+		wantUnavailable(t, err)
+		if !errors.Is(err, cause) {
+			t.Errorf("%v: cause lost from the chain", err)
+		}
+	}
+}
