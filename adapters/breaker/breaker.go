@@ -10,8 +10,8 @@
 //     ECONFLICT, EINVALID or EUNAUTHORIZED: the dependency is healthy, so
 //     hystrix records a success;
 //   - counts as a failure when the inner call returned EUNAVAILABLE or
-//     EINTERNAL (any error that is not a domain outcome), and returns
-//     EUNAVAILABLE wrapping that error;
+//     EINTERNAL (which includes any error that is not a *domain.Error),
+//     and returns EUNAVAILABLE wrapping that error;
 //   - returns EUNAVAILABLE wrapping hystrix.ErrCircuitOpen,
 //     hystrix.ErrMaxConcurrency or hystrix.ErrTimeout when hystrix refuses
 //     or abandons it, without waiting for the inner call;
@@ -177,7 +177,7 @@ func do[T any](ctx context.Context, c command, call func(context.Context) (T, er
 	var zero T
 	if err := ctx.Err(); err != nil {
 		// Not attempted, so not recorded by hystrix at all.
-		return zero, domain.Unavailable(fmt.Errorf("%s: %w", c.name, err))
+		return zero, domain.Unavailable(fmt.Errorf("%s: caller gave up: %w", c.name, err))
 	}
 	// Written by hystrix's goroutine; read only once DoC has returned nil,
 	// which it does only after the closure has returned nil. After a
@@ -212,11 +212,11 @@ func do[T any](ctx context.Context, c command, call func(context.Context) (T, er
 	if err == nil {
 		return res, outcome
 	}
-	return zero, c.failed(ctx, err)
+	return zero, c.failed(err)
 }
 
-// runInner calls call with a context that ends at c.innerTimeout. A panic would
-// otherwise crash the process, being in hystrix's goroutine; it is
+// runInner calls call with a context that ends at c.innerTimeout. A panic
+// there would crash the process, being in hystrix's goroutine; it is
 // returned as a *panicError and raised again on the caller's goroutine.
 func runInner[T any](ctx context.Context, c command, call func(context.Context) (T, error)) (res T, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.innerTimeout)
@@ -231,7 +231,7 @@ func runInner[T any](ctx context.Context, c command, call func(context.Context) 
 
 // failed maps an error from hystrix.DoC to EUNAVAILABLE, keeping it in the
 // chain.
-func (c command) failed(ctx context.Context, err error) error {
+func (c command) failed(err error) error {
 	var p *panicError
 	switch {
 	case errors.As(err, &p):

@@ -6,7 +6,9 @@
 // Every query runs as a hystrix-go command, so a slow or failing range
 // service costs each caller at most Config.Timeout and, once the circuit
 // opens, nothing at all until the sleep window has passed. Whenever the
-// service cannot answer, Breached returns EUNAVAILABLE.
+// service cannot answer, Breached returns EUNAVAILABLE. Hystrix's own log
+// lines (circuit opened, probed, closed) go to its one process-wide
+// logger, which main installs; this package never sets it.
 package hibp
 
 import (
@@ -17,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -69,9 +70,6 @@ type Config struct {
 	// HTTPClient sends the requests; nil means a client of its own on
 	// http.DefaultTransport. Its Timeout, if any, still applies.
 	HTTPClient *http.Client
-	// Logger receives hystrix's log lines about this command (circuit
-	// opened, closed, probed). nil means slog.Default().
-	Logger *slog.Logger
 	// MaxConcurrent is how many queries may run at once; more are
 	// refused with EUNAVAILABLE.
 	MaxConcurrent int
@@ -143,7 +141,6 @@ func New(cfg Config) (*Checker, error) {
 		SleepWindow:            ceilMillis(cfg.SleepWindow),
 		ErrorPercentThreshold:  cfg.ErrorPercentThreshold,
 	})
-	routeHystrixLogs(cfg.CommandName, cfg.Logger)
 
 	// Hystrix's timeout only stops waiting: the run function goes on. The
 	// request gets a slightly shorter deadline of its own so that it is

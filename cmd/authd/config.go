@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/adapters/bcrypt"
+	"github.com/authd/authd/adapters/breaker"
 	"github.com/authd/authd/adapters/refreshtoken"
 )
 
@@ -54,6 +55,8 @@ type config struct {
 	AcctWindow     time.Duration
 	RateLimitKeys  int
 	TrustedProxies []netip.Prefix
+
+	Breaker breaker.Config
 
 	BreachCheck      bool
 	BreachURL        string
@@ -205,6 +208,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+
+	// The breaker must time a query out before the request's own deadline
+	// does, or a slow database would never count against the circuit.
+	defaultBreakerTimeout := min(3*time.Second, c.RequestTimeout*4/5)
+	c.Breaker = breaker.Config{
+		Timeout:                dur("AUTHD_BREAKER_TIMEOUT", defaultBreakerTimeout),
+		MaxConcurrent:          integer("AUTHD_BREAKER_MAX_CONCURRENT", 512, 1, 1_000_000),
+		RequestVolumeThreshold: integer("AUTHD_BREAKER_REQUEST_VOLUME", 20, 1, 1_000_000),
+		SleepWindow:            dur("AUTHD_BREAKER_SLEEP_WINDOW", 5*time.Second),
+		ErrorPercentThreshold:  integer("AUTHD_BREAKER_ERROR_PERCENT", 50, 1, 100),
+	}
+	if c.Breaker.Timeout >= c.RequestTimeout {
+		bad("AUTHD_BREAKER_TIMEOUT", "%v must be shorter than AUTHD_REQUEST_TIMEOUT (%v), or a slow database is never counted", c.Breaker.Timeout, c.RequestTimeout)
 	}
 
 	c.BreachCheck = boolean("AUTHD_BREACH_CHECK", false)

@@ -283,3 +283,40 @@ func TestTrustedProxiesMappedRange(t *testing.T) {
 		t.Errorf("got %v, want [10.0.0.0/8]", c.TrustedProxies)
 	}
 }
+
+func TestBreakerConfiguration(t *testing.T) {
+	c, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Breaker
+	if b.Timeout != 3*time.Second || b.MaxConcurrent != 512 || b.RequestVolumeThreshold != 20 || b.SleepWindow != 5*time.Second || b.ErrorPercentThreshold != 50 {
+		t.Errorf("defaults %+v", b)
+	}
+	// The default timeout follows a short request deadline down.
+	c, err = loadConfig(env(map[string]string{"AUTHD_REQUEST_TIMEOUT": "2s"}))
+	if err != nil || c.Breaker.Timeout != 1600*time.Millisecond {
+		t.Errorf("breaker timeout %v with a 2s request deadline: %v", c.Breaker.Timeout, err)
+	}
+	for _, kv := range []map[string]string{
+		{"AUTHD_BREAKER_TIMEOUT": "10s"}, // not below the 10s request deadline
+		{"AUTHD_BREAKER_MAX_CONCURRENT": "0"},
+		{"AUTHD_BREAKER_ERROR_PERCENT": "101"},
+		{"AUTHD_BREAKER_SLEEP_WINDOW": "soon"},
+		{"AUTHD_BREAKER_REQUEST_VOLUME": "-3"},
+		{"AUTHD_HASH_WORKERS": "-1"},
+		{"AUTHD_HASH_MAX_WAIT": "0s"},
+		{"AUTHD_SHUTDOWN_DELAY": "-1s"},
+	} {
+		_, err := loadConfig(env(kv))
+		for name := range kv {
+			if err == nil || !strings.Contains(err.Error(), name+":") {
+				t.Errorf("%v: err = %v, want it to name %s", kv, err, name)
+			}
+		}
+	}
+	c, err = loadConfig(env(map[string]string{"AUTHD_SHUTDOWN_DELAY": "0s", "AUTHD_HASH_WORKERS": "3", "AUTHD_HASH_QUEUE": "7", "AUTHD_HASH_MAX_WAIT": "250ms"}))
+	if err != nil || c.ShutdownDelay != 0 || c.HashWorkers != 3 || c.HashQueue != 7 || c.HashMaxWait != 250*time.Millisecond {
+		t.Errorf("%+v %v", c, err)
+	}
+}

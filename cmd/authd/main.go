@@ -19,8 +19,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/afex/hystrix-go/hystrix"
+
 	"github.com/authd/authd/adapters/audit"
 	"github.com/authd/authd/adapters/bcrypt"
+	"github.com/authd/authd/adapters/breaker"
 	"github.com/authd/authd/adapters/clock"
 	"github.com/authd/authd/adapters/hibp"
 	httpapi "github.com/authd/authd/adapters/http"
@@ -96,7 +99,22 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return err
 	}
-	limits := rateLimitStore(st.store, cfg.RateLimitKeys)
+	// Every repository call goes through a circuit breaker, so a sick
+	// database fails fast (503) instead of piling up requests.
+	hystrix.SetLogger(breaker.SlogLogger{Logger: logger})
+	names := breakerNames()
+	users := breaker.Users(st.Users(), names.users, cfg.Breaker)
+	sessions := breaker.Sessions(st.Sessions(), names.sessions, cfg.Breaker)
+	rawLimits := rateLimitStore(st.store, cfg.RateLimitKeys)
+	limits := ports.RateLimitStore(rawLimits)
+	if _, shared := st.store.(postgresStore); shared {
+		limits = breaker.RateLimits(rawLimits, names.limits, cfg.Breaker)
+	}
+	watched := []string{names.users, names.sessions}
+	if limits != ports.RateLimitStore(rawLimits) {
+		watched = append(watched, names.limits)
+	}
+	breaker.Watch(ctx, watched, time.Second, logger)
 	if !cfg.RateLimit {
 		level := slog.LevelInfo
 		if cfg.Env == envProduction {
@@ -106,13 +124,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	}
 	var breaches ports.BreachChecker
 	if cfg.BreachCheck {
-		if breaches, err = hibp.New(hibp.Config{BaseURL: cfg.BreachURL, Timeout: cfg.BreachTimeout, Logger: logger}); err != nil {
+		if breaches, err = hibp.New(hibp.Config{BaseURL: cfg.BreachURL, Timeout: cfg.BreachTimeout}); err != nil {
 			return fmt.Errorf("AUTHD_BREACH_CHECK_URL: %w", err)
 		}
 	}
 	svc, err := app.New(app.Ports{
-		Users:         st.Users(),
-		Sessions:      st.Sessions(),
+		Users:         users,
+		Sessions:      sessions,
 		Hasher:        hasher,
 		Tokens:        tokens,
 		SessionTokens: sessionTokens,
@@ -137,9 +155,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		return err
 	}
 	go sweep(ctx, cfg.SweepInterval, logger, svc.SweepSessions, func(ctx context.Context) (int, error) {
-		return limits.DeleteExpired(ctx, time.Now())
+		return rawLimits.DeleteExpired(ctx, time.Now())
 	})
-	ready := &readiness{store: st}
+	ready := &readiness{store: st, circuits: watched, probe: func(ctx context.Context) {
+		// A probe through the breaker lets an open circuit's half-open
+		// trial happen even when the load balancer has stopped sending
+		// traffic because of this very readiness answer.
+		_, _ = users.ByID(ctx, 0)
+	}}
 	api, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		OpenAPI:        docs.OpenAPI,
@@ -205,18 +228,46 @@ func sweep(ctx context.Context, interval time.Duration, logger *slog.Logger, cle
 	}
 }
 
-// readiness is /readyz: the store's checks, plus "shutdown": "draining"
-// once SIGTERM arrived.
+// readiness is /readyz: the store's checks, "circuit": "open" while a
+// database circuit breaker is open, and "shutdown": "draining" once SIGTERM
+// arrived.
 type readiness struct {
 	store    *opened
+	circuits []string
+	probe    func(ctx context.Context)
 	draining atomic.Bool
 }
 
 func (r *readiness) check(ctx context.Context) (map[string]string, bool) {
 	checks, ok := r.store.readiness(ctx)
+	checks["circuit"] = "ok"
+	for _, name := range r.circuits {
+		if breaker.Open(name) {
+			r.probe(ctx)
+			if breaker.Open(name) {
+				checks["circuit"] = "open"
+				ok = false
+			}
+			break
+		}
+	}
 	if r.draining.Load() {
 		checks["shutdown"] = "draining"
 		ok = false
 	}
 	return checks, ok
+}
+
+var breakerRuns atomic.Int64
+
+// breakerNames returns the hystrix command names of one run. Circuits are
+// global to the process; a second run in the same process (tests) gets
+// its own names so one instance's outage cannot open another's circuit.
+func breakerNames() (n struct{ users, sessions, limits string }) {
+	suffix := ""
+	if run := breakerRuns.Add(1); run > 1 {
+		suffix = fmt.Sprintf(".%d", run)
+	}
+	n.users, n.sessions, n.limits = "db.users"+suffix, "db.sessions"+suffix, "db.rate_limits"+suffix
+	return n
 }
