@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -101,7 +102,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	}
 	// Every repository call goes through a circuit breaker, so a sick
 	// database fails fast (503) instead of piling up requests.
-	hystrix.SetLogger(breaker.SlogLogger{Logger: logger})
+	// hystrix's logger is one unsynchronised global: install it once per
+	// process (tests run several instances in one).
+	hystrixLogger.Do(func() { hystrix.SetLogger(breaker.SlogLogger{Logger: logger}) })
 	names := breakerNames()
 	users := breaker.Users(st.Users(), names.users, cfg.Breaker)
 	sessions := breaker.Sessions(st.Sessions(), names.sessions, cfg.Breaker)
@@ -258,7 +261,10 @@ func (r *readiness) check(ctx context.Context) (map[string]string, bool) {
 	return checks, ok
 }
 
-var breakerRuns atomic.Int64
+var (
+	breakerRuns   atomic.Int64
+	hystrixLogger sync.Once
+)
 
 // breakerNames returns the hystrix command names of one run. Circuits are
 // global to the process; a second run in the same process (tests) gets
