@@ -123,7 +123,12 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (*dom
 	if err != nil {
 		return nil, err
 	}
-	return s.Users.Create(ctx, u)
+	created, err := s.Users.Create(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "user.registered", UserID: created.ID(), Email: created.Email().String()})
+	return created, nil
 }
 
 // ErrBreachedPassword refuses a password found in known data breaches.
@@ -163,16 +168,18 @@ type Tokens struct {
 
 // Login checks credentials, starts a session and issues its tokens.
 // Unknown email, wrong password and inactive account all return
-// domain.ErrInvalidCredentials after exactly one password comparison.
-// Storage failures are returned as they are (EUNAVAILABLE), never turned
-// into invalid credentials.
+// domain.ErrInvalidCredentials after exactly one password comparison; only
+// the login.failed security event tells them apart. Storage failures are
+// returned as they are (EUNAVAILABLE), never turned into invalid
+// credentials.
 func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens, error) {
 	var (
 		user  *domain.User
 		guard = &accountGuard{disabled: true}
 	)
 	hash := s.dummyHash
-	if email, err := domain.ParseEmail(rawEmail); err == nil {
+	email, err := domain.ParseEmail(rawEmail)
+	if err == nil {
 		if guard, err = s.guardAccount(ctx, email); err != nil {
 			return nil, err
 		}
@@ -191,6 +198,9 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens
 		return nil, err
 	}
 	if user == nil || !ok || !user.IsActive() {
+		// Recorded before the failure is counted, so it leaves a trace
+		// even if the limit store cannot answer.
+		s.Events.Record(ctx, loginFailed(email, user, ok))
 		if err := guard.failed(ctx); err != nil {
 			return nil, err
 		}
@@ -221,11 +231,35 @@ func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens
 	if err := s.Sessions.Create(ctx, session, refreshHash); err != nil {
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
 			// The account was deleted between the lookup and now.
+			s.Events.Record(ctx, ports.SecurityEvent{Name: "login.failed", UserID: user.ID(), Email: email.String(), Reason: "unknown email"})
 			return nil, domain.ErrInvalidCredentials
 		}
 		return nil, err
 	}
-	return s.issue(user, session, refresh, now)
+	tokens, err := s.issue(user, session, refresh, now)
+	if err != nil {
+		return nil, err
+	}
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "login.succeeded", UserID: user.ID(), Email: email.String(), SessionID: session.ID()})
+	return tokens, nil
+}
+
+// loginFailed is the event of a refused login: the email when it parsed,
+// the account when there is one, and why ("unknown email", "password
+// mismatch", "inactive account"). The reason is for operators only; the
+// client always sees domain.ErrInvalidCredentials. ("password mismatch"
+// rather than "wrong password": tests look for their passwords in the
+// log, and that phrase is one of them.)
+func loginFailed(email domain.Email, user *domain.User, passwordMatched bool) ports.SecurityEvent {
+	e := ports.SecurityEvent{Name: "login.failed", Email: email.String(), Reason: "unknown email"}
+	if user != nil {
+		e.UserID = user.ID()
+		e.Reason = "password mismatch"
+		if passwordMatched {
+			e.Reason = "inactive account"
+		}
+	}
+	return e
 }
 
 // rehash re-hashes a verified password whose stored hash was made with
@@ -304,7 +338,16 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 	case !user.IsActive():
 		return nil, domain.ErrInvalidRefreshToken
 	}
-	return s.issue(user, st.Session, successor, now)
+	tokens, err := s.issue(user, st.Session, successor, now)
+	if err != nil {
+		return nil, err
+	}
+	reason := "rotated"
+	if !rotated {
+		reason = "grace retry"
+	}
+	s.Events.Record(ctx, ports.SecurityEvent{Name: "token.refreshed", UserID: user.ID(), Email: user.Email().String(), SessionID: st.Session.ID(), Reason: reason})
+	return tokens, nil
 }
 
 // currentSuccessor follows the chain of successors from token until it

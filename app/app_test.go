@@ -215,7 +215,12 @@ func TestRegister(t *testing.T) {
 
 	f.hasher.EXPECT().Hash(ctx, password).Return("hash-of-password", nil)
 	f.clock.EXPECT().Now().Return(now)
-	f.users.EXPECT().Create(ctx, newUserMatcher{email: "alice@example.com", hash: "hash-of-password", createdAt: now}).Return(stored, nil)
+	gomock.InOrder(
+		f.users.EXPECT().Create(ctx, newUserMatcher{email: "alice@example.com", hash: "hash-of-password", createdAt: now}).Return(stored, nil),
+		// Recorded once the account exists, with its id and the
+		// normalized email (the event log masks it).
+		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: "user.registered", UserID: 42, Email: "alice@example.com"}),
+	)
 
 	u, err := f.svc.Register(ctx, "  Alice@Example.COM ", password)
 	if err != nil {
@@ -267,6 +272,8 @@ func TestRegisterValidation(t *testing.T) {
 	}
 }
 
+// TestRegisterFailures also shows that a registration that fails records
+// no user.registered event: the mocks refuse Record.
 func TestRegisterFailures(t *testing.T) {
 	const password = "correct horse battery staple"
 	cause := errors.New("database is locked")
@@ -399,7 +406,10 @@ func TestLoginSuccess(t *testing.T) {
 				expectNoRehash(f),
 			}
 			calls = append(calls, expectSessionStart(f, ctx, 42, tc.wantTTL, nil)...)
-			calls = append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(token, nil))
+			calls = append(calls,
+				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(token, nil),
+				f.events.EXPECT().Record(ctx, loginSucceededEvent()),
+			)
 			gomock.InOrder(calls...)
 			f.clock.EXPECT().Now().Return(now)
 
@@ -423,6 +433,16 @@ func TestLoginSuccess(t *testing.T) {
 	}
 }
 
+// loginSucceededEvent is the event of alice's login into loginSessionID.
+func loginSucceededEvent() ports.SecurityEvent {
+	return ports.SecurityEvent{Name: "login.succeeded", UserID: 42, Email: "alice@example.com", SessionID: loginSessionID}
+}
+
+// loginFailedEvent is the event of a refused login.
+func loginFailedEvent(userID int64, email, reason string) ports.SecurityEvent {
+	return ports.SecurityEvent{Name: "login.failed", UserID: userID, Email: email, Reason: reason}
+}
+
 func TestLoginRejects(t *testing.T) {
 	const password = "correct horse battery staple"
 	alice := func() *domain.User {
@@ -436,9 +456,13 @@ func TestLoginRejects(t *testing.T) {
 		// expect sets the calls the case needs; the mocks refuse others,
 		// in particular Issue.
 		expect func(t *testing.T, f *fixture, ctx context.Context)
+		// event is what the log is told, after the password check; the
+		// client sees the same error whatever its reason.
+		event ports.SecurityEvent
 	}{
 		{
 			name: "wrong password", email: "alice@example.com", pw: "wrong password",
+			event: loginFailedEvent(42, "alice@example.com", "password mismatch"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil)
@@ -446,6 +470,7 @@ func TestLoginRejects(t *testing.T) {
 		},
 		{
 			name: "unknown email compares against the dummy hash", email: "nobody@example.com", pw: password,
+			event: loginFailedEvent(0, "nobody@example.com", "unknown email"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, domain.ErrUserNotFound)
 				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)
@@ -453,6 +478,7 @@ func TestLoginRejects(t *testing.T) {
 		},
 		{
 			name: "unknown email, wrapped not-found", email: "nobody@example.com", pw: password,
+			event: loginFailedEvent(0, "nobody@example.com", "unknown email"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, fmt.Errorf("sqlite: %w", domain.ErrUserNotFound))
 				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)
@@ -460,30 +486,46 @@ func TestLoginRejects(t *testing.T) {
 		},
 		{
 			name: "unknown email with the dummy password itself", email: "nobody@example.com", pw: dummyPassword,
+			event: loginFailedEvent(0, "nobody@example.com", "unknown email"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, domain.ErrUserNotFound)
 				f.hasher.EXPECT().Compare(ctx, dummyHash, dummyPassword).Return(true, nil)
 			},
 		},
 		{
+			// No email in the event: what was typed is not an address, and
+			// could be anything (a password typed in the wrong field).
 			name: "malformed email: dummy compare, no lookup", email: "John <john@example.com>", pw: password,
+			event: loginFailedEvent(0, "", "unknown email"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)
 			},
 		},
 		{
 			name: "malformed email even if the dummy compare matches", email: "", pw: dummyPassword,
+			event: loginFailedEvent(0, "", "unknown email"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.hasher.EXPECT().Compare(ctx, dummyHash, dummyPassword).Return(true, nil)
 			},
 		},
 		{
 			name: "inactive user with the right password", email: "alice@example.com", pw: password,
+			event: loginFailedEvent(42, "alice@example.com", "inactive account"),
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				u := alice()
 				u.Deactivate()
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+			},
+		},
+		{
+			name: "inactive user with a wrong password", email: "alice@example.com", pw: "wrong password",
+			event: loginFailedEvent(42, "alice@example.com", "password mismatch"),
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				u := alice()
+				u.Deactivate()
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, nil)
+				f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil)
 			},
 		},
 	}
@@ -492,6 +534,7 @@ func TestLoginRejects(t *testing.T) {
 			f := newFixture(t, Config{})
 			ctx := testCtx(t)
 			tt.expect(t, f, ctx)
+			f.events.EXPECT().Record(ctx, tt.event)
 			f.clock.EXPECT().Now().Return(now).AnyTimes()
 
 			res, err := f.svc.Login(ctx, tt.email, tt.pw)
@@ -576,10 +619,11 @@ func TestLoginFailures(t *testing.T) {
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now), nil)
 				f.clock.EXPECT().Now().Return(now)
-				gomock.InOrder(append([]any{
+				calls := append([]any{
 					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
 					expectNoRehash(f),
-				}, expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.ErrUserNotFound)...)...)
+				}, expectSessionStart(f, ctx, 42, DefaultSessionTTL, domain.ErrUserNotFound)...)
+				gomock.InOrder(append(calls, f.events.EXPECT().Record(ctx, loginFailedEvent(42, "alice@example.com", "unknown email")))...)
 			},
 			wantErr: domain.ErrInvalidCredentials, wantCode: domain.EUNAUTHORIZED,
 		},
@@ -609,6 +653,9 @@ func TestLoginFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The mocks refuse Record unless a case expects it: a login
+			// that fails for want of storage or tokens is neither a
+			// success nor a refused credential.
 			f := newFixture(t, Config{})
 			ctx := testCtx(t)
 			tt.expect(t, f, ctx)

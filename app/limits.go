@@ -46,6 +46,20 @@ func ClientFrom(ctx context.Context) string {
 	return addr
 }
 
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the request being served,
+// so security events can be matched with the transport's access log.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request id WithRequestID stored, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
 // AllowClient spends one unit of the client's request budget. It returns
 // an ERATELIMITED error (429) once the budget for the window is spent, and
 // EUNAVAILABLE when the limit store cannot answer.
@@ -99,7 +113,7 @@ func (s *Service) guardAccount(ctx context.Context, email domain.Email) (*accoun
 		return nil, err
 	}
 	if mine > 0 {
-		s.Events.Record(ctx, ports.SecurityEvent{Name: "ratelimit.exceeded", Reason: "failed logins on a throttled account"})
+		s.Events.Record(ctx, ports.SecurityEvent{Name: "ratelimit.exceeded", Email: email.String(), Reason: "failed logins on a throttled account"})
 		return nil, domain.RateLimited(retryAfter(resetAt, now))
 	}
 	return g, nil

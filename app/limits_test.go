@@ -66,6 +66,23 @@ func TestNewRateLimitConfig(t *testing.T) {
 	}
 }
 
+func TestWithRequestID(t *testing.T) {
+	ctx := testCtx(t)
+	if got := RequestIDFrom(ctx); got != "" {
+		t.Errorf("RequestIDFrom(no id) = %q, want empty", got)
+	}
+	ctx = WithRequestID(ctx, "req-1")
+	if got := RequestIDFrom(ctx); got != "req-1" {
+		t.Errorf("RequestIDFrom = %q, want req-1", got)
+	}
+	// The two values live side by side, and survive a derived context.
+	derived, cancel := context.WithTimeout(WithClient(ctx, "192.0.2.1"), time.Minute)
+	defer cancel()
+	if RequestIDFrom(derived) != "req-1" || ClientFrom(derived) != "192.0.2.1" {
+		t.Errorf("derived context: request id %q, client %q", RequestIDFrom(derived), ClientFrom(derived))
+	}
+}
+
 func TestWithClient(t *testing.T) {
 	ctx := testCtx(t)
 	if got := ClientFrom(ctx); got != "" {
@@ -185,8 +202,11 @@ func TestLoginAccountThrottle(t *testing.T) {
 	lookup := func(t *testing.T, f *fixture, ctx context.Context, u *domain.User, err error) any {
 		return f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, err)
 	}
-	recordFailure := func(f *fixture, ctx context.Context) []any {
+	// recordFailure expects the login.failed event, then the failure
+	// counted against the account and this client.
+	recordFailure := func(f *fixture, ctx context.Context, event ports.SecurityEvent) []any {
 		return []any{
+			f.events.EXPECT().Record(ctx, event),
 			f.limits.EXPECT().Hit(ctx, acctKey, window, now).Return(4, acctReset, nil),
 			f.limits.EXPECT().Hit(ctx, pairKey, window, now).Return(1, now.Add(window), nil),
 		}
@@ -198,8 +218,15 @@ func TestLoginAccountThrottle(t *testing.T) {
 			expectNoRehash(f),
 		}
 		calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
-		return append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{Token: "signed.jwt.token"}, nil))
+		return append(calls,
+			f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{Token: "signed.jwt.token"}, nil),
+			f.events.EXPECT().Record(ctx, loginSucceededEvent()),
+		)
 	}
+	wrongPassword := loginFailedEvent(42, "alice@example.com", "password mismatch")
+	unknownEmail := loginFailedEvent(0, "alice@example.com", "unknown email")
+	// A refusal names the throttled account (the event log masks it).
+	throttled := eventMatcher{name: "ratelimit.exceeded", reason: "throttled account", email: "alice@example.com"}
 	inactive := func() *domain.User {
 		u := alice()
 		u.Deactivate()
@@ -243,7 +270,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 					count(f, ctx, acctKey, 2, acctReset),
 					lookup(t, f, ctx, alice(), nil),
 					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
-				}, recordFailure(f, ctx)...)
+				}, recordFailure(f, ctx, wrongPassword)...)
 			},
 		},
 		{
@@ -253,7 +280,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 					count(f, ctx, acctKey, 0, time.Time{}),
 					lookup(t, f, ctx, nil, domain.ErrUserNotFound),
 					f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil),
-				}, recordFailure(f, ctx)...)
+				}, recordFailure(f, ctx, unknownEmail)...)
 			},
 		},
 		{
@@ -263,7 +290,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 					count(f, ctx, acctKey, 1, acctReset),
 					lookup(t, f, ctx, inactive(), nil),
 					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
-				}, recordFailure(f, ctx)...)
+				}, recordFailure(f, ctx, loginFailedEvent(42, "alice@example.com", "inactive account"))...)
 			},
 		},
 		{
@@ -273,7 +300,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 				return []any{
 					count(f, ctx, acctKey, 3, acctReset),
 					count(f, ctx, pairKey, 1, pairReset),
-					f.events.EXPECT().Record(ctx, eventMatcher{name: "ratelimit.exceeded", reason: "throttled account"}),
+					f.events.EXPECT().Record(ctx, throttled),
 				}
 			},
 		},
@@ -284,7 +311,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 				return []any{
 					count(f, ctx, acctKey, 250, acctReset),
 					count(f, ctx, pairKey, 7, pairReset),
-					f.events.EXPECT().Record(ctx, eventMatcher{name: "ratelimit.exceeded", reason: "throttled account"}),
+					f.events.EXPECT().Record(ctx, throttled),
 				}
 			},
 		},
@@ -307,13 +334,16 @@ func TestLoginAccountThrottle(t *testing.T) {
 					count(f, ctx, pairKey, 0, time.Time{}),
 					lookup(t, f, ctx, alice(), nil),
 					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
-				}, recordFailure(f, ctx)...)
+				}, recordFailure(f, ctx, wrongPassword)...)
 			},
 		},
 		{
 			name: "malformed email: no account keys", email: "Alice <alice@example.com>", pw: password, want: "401",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil)}
+				return []any{
+					f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil),
+					f.events.EXPECT().Record(ctx, loginFailedEvent(0, "", "unknown email")),
+				}
 			},
 		},
 		{
@@ -338,6 +368,9 @@ func TestLoginAccountThrottle(t *testing.T) {
 					count(f, ctx, acctKey, 0, time.Time{}),
 					lookup(t, f, ctx, alice(), nil),
 					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+					// Recorded before counting: the attempt leaves a trace
+					// even though the store is down.
+					f.events.EXPECT().Record(ctx, wrongPassword),
 					f.limits.EXPECT().Hit(ctx, acctKey, window, now).Return(0, time.Time{}, domain.Unavailable(cause)),
 				}
 			},
@@ -349,6 +382,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 					count(f, ctx, acctKey, 0, time.Time{}),
 					lookup(t, f, ctx, nil, domain.ErrUserNotFound),
 					f.hasher.EXPECT().Compare(ctx, dummyHash, "wrong password").Return(false, nil),
+					f.events.EXPECT().Record(ctx, unknownEmail),
 					f.limits.EXPECT().Hit(ctx, acctKey, window, now).Return(1, acctReset, nil),
 					f.limits.EXPECT().Hit(ctx, pairKey, window, now).Return(0, time.Time{}, domain.Unavailable(cause)),
 				}
@@ -425,6 +459,7 @@ func TestLoginAccountThrottleOff(t *testing.T) {
 	gomock.InOrder(
 		f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),
 		f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+		f.events.EXPECT().Record(ctx, loginFailedEvent(42, "alice@example.com", "password mismatch")),
 	)
 	if res, err := f.svc.Login(ctx, "alice@example.com", "wrong password"); res != nil || err != domain.ErrInvalidCredentials {
 		t.Fatalf("Login = %+v, %v; want nil, domain.ErrInvalidCredentials", res, err)

@@ -116,7 +116,7 @@ func TestLogoutAll(t *testing.T) {
 	f.clock.EXPECT().Now().Return(now).MinTimes(1)
 	expectAuthenticated(f, ctx)
 	f.sessions.EXPECT().RevokeAll(ctx, int64(42), now).Return(3, nil)
-	f.events.EXPECT().Record(ctx, eventMatcher{"session.revoked", 42, "", "3 sessions"})
+	f.events.EXPECT().Record(ctx, eventMatcher{"session.revoked", 42, "", "3 sessions", ""})
 
 	if err := f.svc.LogoutAll(ctx, "the.bearer.token"); err != nil {
 		t.Fatalf("LogoutAll: %v", err)

@@ -64,34 +64,42 @@ func expectWalk(f *fixture, ctx context.Context, s *domain.Session, n int) {
 	}
 }
 
-// expectIssue expects the user lookup and the access token of a refresh
-// that succeeds, and returns the token.
-func expectIssue(f *fixture, ctx context.Context, user *domain.User) ports.AccessToken {
+// expectIssue expects the user lookup, the access token and the
+// token.refreshed event (with reason) of a refresh that succeeds, and
+// returns the token.
+func expectIssue(f *fixture, ctx context.Context, user *domain.User, reason string) ports.AccessToken {
 	access := ports.AccessToken{Token: "fresh.access.jwt", ExpiresIn: 15 * time.Minute}
 	gomock.InOrder(
 		f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
 		f.tokens.EXPECT().Issue(int64(42), sessionID, now).Return(access, nil),
+		f.events.EXPECT().Record(ctx, refreshed(reason)),
 	)
 	return access
 }
 
-// eventMatcher matches a SecurityEvent by name, user and session, and a
-// reason that contains the given words.
+// eventMatcher matches a SecurityEvent by name, user, session and email,
+// and a reason that contains the given words.
 type eventMatcher struct {
 	name      string
 	userID    int64
 	sessionID string
 	reason    string
+	email     string
 }
 
 func (m eventMatcher) Matches(x any) bool {
 	e, ok := x.(ports.SecurityEvent)
 	return ok && e.Name == m.name && e.UserID == m.userID && e.SessionID == m.sessionID &&
-		e.Reason != "" && strings.Contains(e.Reason, m.reason)
+		e.Email == m.email && e.Reason != "" && strings.Contains(e.Reason, m.reason)
 }
 
 func (m eventMatcher) String() string {
-	return fmt.Sprintf("event %q for user %d, session %q, reason containing %q", m.name, m.userID, m.sessionID, m.reason)
+	return fmt.Sprintf("event %q for user %d, session %q, email %q, reason containing %q", m.name, m.userID, m.sessionID, m.email, m.reason)
+}
+
+// refreshed is the event of a refresh of sessionID by alice that succeeds.
+func refreshed(reason string) ports.SecurityEvent {
+	return ports.SecurityEvent{Name: "token.refreshed", UserID: 42, Email: "alice@example.com", SessionID: sessionID, Reason: reason}
 }
 
 func wantTokens(t *testing.T, res *Tokens, err error, user *domain.User, access ports.AccessToken, refresh string, left time.Duration) {
@@ -141,6 +149,7 @@ func TestRefreshRotates(t *testing.T) {
 				expectRotate(f, ctx, ports.RefreshTokenState{Session: s}, true, nil),
 				f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
 				f.tokens.EXPECT().Issue(int64(42), sessionID, now).Return(access, nil),
+				f.events.EXPECT().Record(ctx, refreshed("rotated")),
 			)
 
 			res, err := f.svc.Refresh(ctx, rt(0))
@@ -171,7 +180,7 @@ func TestRefreshGraceWindowWalksToCurrentToken(t *testing.T) {
 			// has moved steps-1 further.
 			expectRotate(f, ctx, ports.RefreshTokenState{Session: s, SpentAt: now.Add(-3 * time.Second)}, false, nil)
 			expectWalk(f, ctx, s, steps)
-			access := expectIssue(f, ctx, user)
+			access := expectIssue(f, ctx, user, "grace retry")
 
 			res, err := f.svc.Refresh(ctx, rt(0))
 			wantTokens(t, res, err, user, access, rt(steps), sessionLeft)
@@ -232,7 +241,7 @@ func TestRefreshGraceBoundary(t *testing.T) {
 			expectRotate(f, ctx, ports.RefreshTokenState{Session: s, SpentAt: now.Add(-tt.ago)}, false, nil)
 			if tt.inside {
 				expectWalk(f, ctx, s, 1)
-				access := expectIssue(f, ctx, alice())
+				access := expectIssue(f, ctx, alice(), "grace retry")
 				res, err := f.svc.Refresh(ctx, rt(0))
 				if err != nil {
 					t.Fatalf("Refresh: %v", err)
@@ -243,8 +252,8 @@ func TestRefreshGraceBoundary(t *testing.T) {
 				return
 			}
 			f.sessions.EXPECT().Revoke(ctx, sessionID, now).Return(nil)
-			f.events.EXPECT().Record(ctx, eventMatcher{"token.reuse_detected", 42, sessionID, ""})
-			f.events.EXPECT().Record(ctx, eventMatcher{"session.revoked", 42, sessionID, "reuse"})
+			f.events.EXPECT().Record(ctx, eventMatcher{"token.reuse_detected", 42, sessionID, "", ""})
+			f.events.EXPECT().Record(ctx, eventMatcher{"session.revoked", 42, sessionID, "reuse", ""})
 			res, err := f.svc.Refresh(ctx, rt(0))
 			wantRefused(t, res, err)
 		})
@@ -261,8 +270,8 @@ func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
 	)
 	// The events are recorded, with the ids an operator needs; no access
 	// token is issued and the user is not even looked up.
-	f.events.EXPECT().Record(ctx, eventMatcher{"token.reuse_detected", 42, sessionID, ""})
-	f.events.EXPECT().Record(ctx, eventMatcher{"session.revoked", 42, sessionID, "reuse"})
+	f.events.EXPECT().Record(ctx, eventMatcher{"token.reuse_detected", 42, sessionID, "", ""})
+	f.events.EXPECT().Record(ctx, eventMatcher{"session.revoked", 42, sessionID, "reuse", ""})
 
 	res, err := f.svc.Refresh(ctx, rt(0))
 	wantRefused(t, res, err)

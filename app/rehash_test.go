@@ -109,7 +109,10 @@ func TestLoginRehash(t *testing.T) {
 			}
 			calls = append(calls, tt.rehash(f, ctx)...)
 			calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
-			gomock.InOrder(append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(access, nil))...)
+			gomock.InOrder(append(calls,
+				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(access, nil),
+				f.events.EXPECT().Record(ctx, loginSucceededEvent()),
+			)...)
 
 			res, err := f.svc.Login(ctx, "alice@example.com", password)
 			wantLoggedIn(t, res, err, user, access)
@@ -123,6 +126,7 @@ func TestLoginRehash(t *testing.T) {
 		gomock.InOrder(
 			f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),
 			f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+			f.events.EXPECT().Record(ctx, loginFailedEvent(42, "alice@example.com", "password mismatch")),
 		)
 		res, err := f.svc.Login(ctx, "alice@example.com", "wrong password")
 		if res != nil || err != domain.ErrInvalidCredentials {
@@ -146,6 +150,7 @@ func TestRegisterBreachCheck(t *testing.T) {
 		gomock.InOrder(append(before,
 			f.hasher.EXPECT().Hash(ctx, password).Return("hash-of-password", nil),
 			f.users.EXPECT().Create(ctx, newUserMatcher{email: "alice@example.com", hash: "hash-of-password", createdAt: now}).Return(u, nil),
+			f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: "user.registered", UserID: 42, Email: "alice@example.com"}),
 		)...)
 		return u
 	}

@@ -115,11 +115,19 @@ type SessionTokens interface {
 	Successor(token string) string
 }
 
-// SecurityEvent is something an operator must be able to find later.
+// SecurityEvent is something an operator must be able to find later
+// (docs/audit.md lists them). It never holds a password, token or hash.
+// The request id and client address travel in the context (see
+// app.RequestIDFrom and app.ClientFrom), not in the event.
 type SecurityEvent struct {
-	// Name is stable: "token.reuse_detected", "session.revoked", ...
-	Name      string
-	UserID    int64
+	// Name is stable: "login.failed", "token.reuse_detected", ...
+	Name string
+	// UserID is the account's id; 0 when no account is known.
+	UserID int64
+	// Email is the account's normalized address, or the address a login
+	// named when it parsed; "" when there is none. It is personal data:
+	// the EventLog must mask it before it reaches a log.
+	Email     string
 	SessionID string
 	Reason    string
 }

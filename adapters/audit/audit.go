@@ -1,28 +1,71 @@
-// Package audit records security events as structured log/slog records.
+// Package audit records security events as structured log/slog records:
+// the audit trail that docs/audit.md describes.
 package audit
 
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/authd/authd/app"
 	"github.com/authd/authd/ports"
 )
 
 var _ ports.EventLog = (*Log)(nil)
 
-// Log writes one record per event at WARN level with a stable "event"
-// attribute, so operators can alert on it. Events carry ids only: never a
-// token, password or hash.
+// Msg is the message of every audit record; the "event" attribute says
+// which event it is.
+const Msg = "security event"
+
+// levels gives each event its level: INFO for the normal life of an
+// account, WARN for what an operator may want to alert on. An event not
+// listed here is WARN, so a new one is never dropped by a WARN-level
+// handler before it is classified.
+var levels = map[string]slog.Level{
+	"user.registered":          slog.LevelInfo,
+	"login.succeeded":          slog.LevelInfo,
+	"token.refreshed":          slog.LevelInfo,
+	"session.revoked":          slog.LevelInfo,
+	"login.failed":             slog.LevelWarn,
+	"ratelimit.exceeded":       slog.LevelWarn,
+	"token.reuse_detected":     slog.LevelWarn,
+	"breach_check.unavailable": slog.LevelWarn,
+}
+
+// Level returns the level an event named name is written at.
+func Level(name string) slog.Level {
+	if l, ok := levels[name]; ok {
+		return l
+	}
+	return slog.LevelWarn
+}
+
+// Log writes one record per event with a stable "event" attribute, the
+// request id and client address from the context, and the event's ids and
+// masked email. Events carry ids only: never a token, password or hash,
+// and never a whole email address.
 type Log struct{ logger *slog.Logger }
 
 // New returns an event log writing to logger.
 func New(logger *slog.Logger) *Log { return &Log{logger: logger} }
 
-// Record writes e.
+// Record writes e. Empty fields are left out.
 func (l *Log) Record(ctx context.Context, e ports.SecurityEvent) {
-	attrs := []slog.Attr{slog.String("event", e.Name)}
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs, slog.String("event", e.Name))
+	if id := app.RequestIDFrom(ctx); id != "" {
+		attrs = append(attrs, slog.String("request_id", id))
+	}
+	if ip := app.ClientFrom(ctx); ip != "" {
+		attrs = append(attrs, slog.String("client_ip", ip))
+	}
 	if e.UserID != 0 {
 		attrs = append(attrs, slog.Int64("user_id", e.UserID))
+	}
+	if e.Email != "" {
+		attrs = append(attrs, slog.String("email", MaskEmail(e.Email)))
 	}
 	if e.SessionID != "" {
 		attrs = append(attrs, slog.String("session_id", e.SessionID))
@@ -30,5 +73,42 @@ func (l *Log) Record(ctx context.Context, e ports.SecurityEvent) {
 	if e.Reason != "" {
 		attrs = append(attrs, slog.String("reason", e.Reason))
 	}
-	l.logger.LogAttrs(ctx, slog.LevelWarn, "security event", attrs...)
+	l.logger.LogAttrs(ctx, Level(e.Name), Msg, attrs...)
+}
+
+// MaskEmail hides an address's local part behind its first character and
+// a fixed "***", keeping the domain: "jane+tag@example.com" becomes
+// "j***@example.com". The mask's length never depends on the local part's,
+// so a one-character local part ("j@example.com") is "j***@example.com" as
+// well and is not told apart from a longer one. Anything that does not
+// look like local@domain (no "@", nothing before or after the last one, a
+// domain with characters other than letters, digits, "." and "-", or a
+// local part that does not start with a printable character) becomes
+// "***", so nothing of it reaches the log.
+func MaskEmail(email string) string {
+	const mask = "***"
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 || !isDomain(email[at+1:]) {
+		return mask
+	}
+	first, size := utf8.DecodeRuneInString(email)
+	if first == utf8.RuneError || first == '@' || !unicode.IsPrint(first) {
+		return mask
+	}
+	return email[:size] + mask + email[at:]
+}
+
+// isDomain reports whether s is non-empty and made of the characters of a
+// hostname only.
+func isDomain(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -25,6 +25,9 @@ const (
 type Hasher struct {
 	cost int
 	pool *pool
+	// inSlot, if set, runs while a worker slot is held, before the bcrypt
+	// work; op is "hash" or "compare". Tests use it to hold workers busy.
+	inSlot func(op string)
 }
 
 // New returns a hasher for cost, which must be within MinCost..MaxCost,
@@ -53,6 +56,9 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer h.pool.release()
+	if h.inSlot != nil {
+		h.inSlot("hash")
+	}
 	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
 	if err != nil {
 		return "", fmt.Errorf("bcrypt: hash: %w", err)
@@ -70,8 +76,7 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 	if err := h.pool.acquire(ctx); err != nil {
 		return false, err
 	}
-	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
-	h.pool.release()
+	err := h.compare(hash, password)
 	switch {
 	case err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 		// A malformed hash is an error whatever the password's length.
@@ -84,6 +89,16 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 	default:
 		return err == nil, nil
 	}
+}
+
+// compare runs one comparison in the worker slot acquire took, and
+// releases it.
+func (h *Hasher) compare(hash, password string) error {
+	defer h.pool.release()
+	if h.inSlot != nil {
+		h.inSlot("compare")
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 }
 
 // NeedsRehash reports whether hash was made with a cost other than the

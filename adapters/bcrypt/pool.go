@@ -66,9 +66,17 @@ func (p *pool) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if p.waiting.Add(1) > p.queue {
-		p.waiting.Add(-1)
-		return domain.Unavailable(ErrQueueFull)
+	// Claim a place in the queue only if one is free. Incrementing first and
+	// undoing on overflow would let a refused request's transient count
+	// refuse another that fits, and show Waiting above Queue in Stats.
+	for {
+		n := p.waiting.Load()
+		if n >= p.queue {
+			return domain.Unavailable(ErrQueueFull)
+		}
+		if p.waiting.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
 	defer p.waiting.Add(-1)
 	start := time.Now()

@@ -15,7 +15,7 @@ import (
 )
 
 // sendTo sends a request to base (a URL from h.listen or h.serve) over a
-// fresh connection and records the status for the OpenAPI check. Each
+// fresh connection and validates the response against the document. Each
 // value of xff is sent as its own X-Forwarded-For header line.
 func (h *harness) sendTo(base, method, path, body string, xff ...string) *response {
 	h.t.Helper()
@@ -39,8 +39,9 @@ func (h *harness) sendTo(base, method, path, body string, xff ...string) *respon
 	if err != nil {
 		h.t.Fatalf("reading body: %v", err)
 	}
-	observe(method, path, res.StatusCode)
-	return &response{status: res.StatusCode, header: res.Header, body: b}
+	r := &response{status: res.StatusCode, header: res.Header, body: b}
+	checkResponse(h.t, req, r)
+	return r
 }
 
 func badLogin(h *harness, base string, xff ...string) *response {

@@ -30,6 +30,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	httpapi "github.com/authd/authd/adapters/http"
+	"github.com/authd/authd/adapters/metrics"
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/docs"
 	"github.com/authd/authd/domain"
@@ -502,7 +503,8 @@ func (f *fakeEvents) Record(ctx context.Context, e ports.SecurityEvent) {
 	f.events = append(f.events, e)
 	f.mu.Unlock()
 	f.log.LogAttrs(ctx, slog.LevelWarn, "security event",
-		slog.String("event", e.Name), slog.Int64("user_id", e.UserID),
+		slog.String("event", e.Name), slog.String("request_id", app.RequestIDFrom(ctx)),
+		slog.String("client_ip", app.ClientFrom(ctx)), slog.Int64("user_id", e.UserID),
 		slog.String("session_id", e.SessionID), slog.String("reason", e.Reason))
 }
 
@@ -699,6 +701,8 @@ type harness struct {
 	limits        *fakeRateLimits // the store behind app.Limits, used when enabled
 	logs          *syncBuffer     // the access log
 	security      *syncBuffer     // the security events, one JSON line each
+	// metrics counts the events and requests; the app serves it at /metrics.
+	metrics *metrics.Metrics
 
 	// ports and cfg are what the service was built from, for tests that
 	// build their own.
@@ -784,6 +788,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		limits:        newFakeRateLimits(),
 		logs:          &syncBuffer{},
 		security:      &syncBuffer{},
+		metrics:       metrics.New(),
 	}
 	h.events = &fakeEvents{log: slog.New(slog.NewJSONHandler(h.security, nil))}
 	var repo ports.UserRepository = h.users
@@ -802,7 +807,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Tokens:        h.tokens,
 		SessionTokens: h.sessionTokens,
 		Clock:         h.clock,
-		Events:        h.events,
+		Events:        metrics.Events(h.events, h.metrics),
 		RateLimits:    h.limits,
 		Breaches:      hc.breaches,
 	}
@@ -817,6 +822,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		OpenAPI:        docs.OpenAPI,
 		RequestTimeout: hc.requestTimeout,
 		TrustedProxies: hc.trusted,
+		Observe:        h.metrics.ObserveHTTP,
+		Metrics:        h.metrics.Handler(),
 		Ready: func(context.Context) (map[string]string, bool) {
 			h.readyMu.Lock()
 			defer h.readyMu.Unlock()
@@ -852,7 +859,8 @@ func (r *response) String() string {
 	return fmt.Sprintf("%d %v %s", r.status, r.header, r.body)
 }
 
-// do sends req through the real Fiber app with app.Test (no timeout).
+// do sends req through the real Fiber app with app.Test (no timeout), and
+// validates the response against docs/openapi.yaml.
 func (h *harness) do(req *http.Request) *response {
 	h.t.Helper()
 	res, err := h.app.Test(req, -1)
@@ -864,8 +872,9 @@ func (h *harness) do(req *http.Request) *response {
 	if err != nil {
 		h.t.Fatalf("reading body: %v", err)
 	}
-	observe(req.Method, req.URL.Path, res.StatusCode)
-	return &response{status: res.StatusCode, header: res.Header, body: body}
+	r := &response{status: res.StatusCode, header: res.Header, body: body}
+	checkResponse(h.t, req, r)
+	return r
 }
 
 // newRequest builds a request. A non-nil body gets Content-Type

@@ -136,6 +136,11 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("the security event log contains the %s %q", what, s)
 		}
 	}
+	// Security events carry the request id the access log and the
+	// response header have.
+	if !strings.Contains(security, `"event":"login.succeeded","request_id":"login-ok-1","client_ip":"0.0.0.0"`) {
+		t.Errorf("no login.succeeded event with the login's request id and client address:\n%s", security)
+	}
 	// The replay after the grace window was reported to operators.
 	if !strings.Contains(security, `"event":"token.reuse_detected"`) {
 		t.Errorf("the security event log has no token.reuse_detected line:\n%s", security)

@@ -9,12 +9,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	nethttp "net/http"
 	"net/netip"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
@@ -43,6 +45,13 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Observe, when set, is called once per request, as its access line
+	// is written, with the route template ("unmatched" when no route
+	// serves the path; never the raw path, which may hold anything), the
+	// final status and the time taken.
+	Observe func(method, route string, status int, d time.Duration)
+	// Metrics, when set, is served at GET /metrics.
+	Metrics nethttp.Handler
 }
 
 type server struct {
@@ -99,6 +108,12 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	f.Get("/healthz", s.healthz)
 	f.Get("/readyz", s.readyz)
 	f.Get("/openapi.yaml", s.openapi)
+	if cfg.Metrics != nil {
+		f.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
+	}
+	if err := routeDocs(f); err != nil {
+		return nil, err
+	}
 	api := f.Group("/api/v1", noStore)
 	api.Post("/auth/register", s.budget, s.register)
 	api.Post("/auth/login", s.budget, s.login)
@@ -160,6 +175,8 @@ func newRequestID() string {
 
 func (s *server) requestID(c *fiber.Ctx) error {
 	assignRequestID(c)
+	// The use cases' security events carry it too (see adapters/audit).
+	c.SetUserContext(app.WithRequestID(c.UserContext(), requestID(c)))
 	return c.Next()
 }
 
@@ -197,6 +214,7 @@ func (s *server) accessLog(c *fiber.Ctx) error {
 
 // logAccess writes the access line for a request that started at start.
 func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
+	d := time.Since(start)
 	status := c.Response().StatusCode()
 	route, _ := c.Locals(localRoute).(string)
 	if route == "" {
@@ -207,7 +225,7 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 		slog.String("method", c.Method()),
 		slog.String("route", route),
 		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.String("client_ip", loggedClientIP(c)),
 	}
 	if uid, ok := c.Locals(localUserID).(int64); ok {
@@ -219,6 +237,9 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(c.Method(), route, status, d)
+	}
 }
 
 // deadline gives the request's context a deadline, so a stuck database

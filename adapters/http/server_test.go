@@ -94,7 +94,7 @@ func TestReadyzBoundsTheCheck(t *testing.T) {
 			if ok {
 				deadline = time.Until(d)
 			}
-			return map[string]string{"database": "unavailable"}, false
+			return map[string]string{"database": "unavailable", "migrations": "unknown"}, false
 		},
 	}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -132,8 +132,8 @@ func TestRefreshRotates(t *testing.T) {
 	if id := decodeObject(t, r)["id"]; id != json.Number("1") {
 		t.Errorf("me id = %v, want 1", id)
 	}
-	if n := len(h.events.names()); n != 0 {
-		t.Errorf("a normal refresh recorded events %v", h.events.names())
+	if got := h.events.names(); !slices.Equal(got, []string{"user.registered", "login.succeeded", "token.refreshed"}) {
+		t.Errorf("a normal refresh recorded events %v, want no alarm", got)
 	}
 
 	// A replay after the grace window is taken as theft.
@@ -168,8 +168,8 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 		t.Fatalf("two refreshes within the grace window got %q and %q, want the same refresh token", a.refresh, b.refresh)
 	}
 	wantStatus(t, h.get(mePath, "Authorization", "Bearer "+b.access), http.StatusOK)
-	if got := h.events.names(); len(got) != 0 {
-		t.Errorf("a retry within the grace window recorded %v", got)
+	if got := h.events.names(); !slices.Equal(got, []string{"user.registered", "login.succeeded", "token.refreshed", "token.refreshed"}) {
+		t.Errorf("a retry within the grace window recorded %v, want no alarm", got)
 	}
 
 	// The successor is the session's one current token: refreshing it
@@ -208,7 +208,7 @@ func TestRefreshConcurrent(t *testing.T) {
 			}
 			defer res.Body.Close()
 			body, _ := io.ReadAll(res.Body)
-			observe(http.MethodPost, refreshPath, res.StatusCode)
+			checkResponse(t, newRequest(http.MethodPost, refreshPath, ""), &response{status: res.StatusCode, header: res.Header, body: body})
 			var tok struct {
 				RefreshToken string `json:"refresh_token"`
 			}
@@ -362,15 +362,15 @@ func TestLogout(t *testing.T) {
 	if got := r.header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}
-	if got := h.events.names(); !slices.Equal(got, []string{"session.revoked"}) {
-		t.Errorf("events = %v, want one session.revoked", got)
+	if got := h.events.names(); !slices.Equal(got, []string{"user.registered", "login.succeeded", "login.succeeded", "session.revoked"}) {
+		t.Errorf("events = %v, want one session.revoked after the registration and logins", got)
 	}
 	// The session ends at once: its refresh and access tokens are refused.
 	wantInvalidRefreshToken(t, h.refresh(p.refresh))
 	wantUnauthorizedToken(t, h.get(mePath, "Authorization", "Bearer "+p.access), true)
 	// Logging out again is not an error and records nothing new.
 	wantNoContent(t, h.logout(p.refresh))
-	if n := len(h.events.names()); n != 1 {
+	if n := len(h.events.names()); n != 4 {
 		t.Errorf("a repeated logout recorded events: %v", h.events.names())
 	}
 	// The other device's session is untouched.
@@ -385,7 +385,7 @@ func TestLogoutUnknownTokens(t *testing.T) {
 	for _, tok := range []string{"", "garbage", strings.Repeat("!", len(p.refresh)), randomRefreshToken(t)} {
 		wantNoContent(t, h.logout(tok))
 	}
-	if got := h.events.names(); len(got) != 0 {
+	if got := h.events.names(); !slices.Equal(got, []string{"user.registered", "login.succeeded"}) {
 		t.Errorf("logouts with unknown tokens recorded %v", got)
 	}
 	wantStatus(t, h.get(mePath, "Authorization", "Bearer "+p.access), http.StatusOK)
@@ -415,7 +415,11 @@ func TestLogoutNoContentOnTheWire(t *testing.T) {
 	if !ok || !bytes.HasPrefix(head, []byte("HTTP/1.1 204 ")) {
 		t.Fatalf("response:\n%s", raw)
 	}
-	observe(http.MethodPost, logoutPath, http.StatusNoContent)
+	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResponse(t, newRequest(http.MethodPost, logoutPath, ""), &response{status: res.StatusCode, header: res.Header})
 	if len(rest) != 0 {
 		t.Errorf("204 followed by %d bytes: %q", len(rest), rest)
 	}
@@ -490,7 +494,7 @@ func TestLogoutAllRejectsBadTokens(t *testing.T) {
 	if !h.sessions.live(h.sessionOf(p.access), h.clock.Now()) {
 		t.Error("a refused logout/all ended the session")
 	}
-	if got := h.events.names(); len(got) != 0 {
+	if got := h.events.names(); !slices.Equal(got, []string{"user.registered", "login.succeeded"}) {
 		t.Errorf("refused logout/all calls recorded %v", got)
 	}
 }

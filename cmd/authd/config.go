@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 // adapter constructor is handed only the fields it needs.
 type config struct {
 	Addr            string
+	MetricsAddr     string // GET /metrics on its own listener; "" serves it on Addr
 	Env             string
 	Database        databaseConfig
 	AutoMigrate     bool
@@ -165,6 +167,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.Env != envDevelopment && c.Env != envProduction {
 		bad("AUTHD_ENV", "%q is neither development nor production", c.Env)
+	}
+	if c.MetricsAddr = str("AUTHD_METRICS_ADDR", ""); c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("AUTHD_METRICS_ADDR", "%q is not a listen address such as :9090 or 127.0.0.1:9090", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && port != "0" {
+			bad("AUTHD_METRICS_ADDR", "%q is AUTHD_ADDR; leave it unset to serve /metrics on the main port", c.MetricsAddr)
+		}
 	}
 
 	db, err := parseDatabaseURL(str("AUTHD_DATABASE_URL", "authd.db"))

@@ -320,3 +320,28 @@ func TestBreakerConfiguration(t *testing.T) {
 		t.Errorf("%+v %v", c, err)
 	}
 }
+
+func TestMetricsAddrConfiguration(t *testing.T) {
+	c, err := loadConfig(env(nil))
+	if err != nil || c.MetricsAddr != "" {
+		t.Fatalf("default: %q, %v; want \"\" (metrics on the main port)", c.MetricsAddr, err)
+	}
+	c, err = loadConfig(env(map[string]string{"AUTHD_METRICS_ADDR": " 127.0.0.1:9090 "}))
+	if err != nil || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Errorf("set: %q, %v", c.MetricsAddr, err)
+	}
+	// Port 0 on both picks two free ports, as tests do.
+	if _, err := loadConfig(env(map[string]string{"AUTHD_ADDR": "127.0.0.1:0", "AUTHD_METRICS_ADDR": "127.0.0.1:0"})); err != nil {
+		t.Errorf("both on port 0: %v", err)
+	}
+	for _, kv := range []map[string]string{
+		{"AUTHD_METRICS_ADDR": "9090"},
+		{"AUTHD_METRICS_ADDR": "http://localhost:9090"},
+		{"AUTHD_METRICS_ADDR": ":8080"},
+		{"AUTHD_ADDR": "127.0.0.1:9000", "AUTHD_METRICS_ADDR": "127.0.0.1:9000"},
+	} {
+		if _, err := loadConfig(env(kv)); err == nil || !strings.Contains(err.Error(), "AUTHD_METRICS_ADDR") {
+			t.Errorf("%v: err = %v, want it to name AUTHD_METRICS_ADDR", kv, err)
+		}
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/authd/authd/adapters/hibp"
 	httpapi "github.com/authd/authd/adapters/http"
 	"github.com/authd/authd/adapters/jwt"
+	"github.com/authd/authd/adapters/metrics"
 	"github.com/authd/authd/adapters/refreshtoken"
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/docs"
@@ -131,6 +132,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 			return fmt.Errorf("AUTHD_BREACH_CHECK_URL: %w", err)
 		}
 	}
+	circuits := append([]string(nil), watched...)
+	if breaches != nil {
+		circuits = append(circuits, hibp.DefaultCommandName)
+	}
+	m := newMetrics(ctx, st.store, hasher, circuits)
 	svc, err := app.New(app.Ports{
 		Users:         users,
 		Sessions:      sessions,
@@ -138,7 +144,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		Tokens:        tokens,
 		SessionTokens: sessionTokens,
 		Clock:         clock.System{},
-		Events:        audit.New(logger),
+		Events:        metrics.Events(audit.New(logger), m),
 		RateLimits:    limits,
 		Breaches:      breaches,
 	}, app.Config{
@@ -175,6 +181,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		ReadTimeout:    cfg.ReadTimeout,
 		WriteTimeout:   cfg.WriteTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
+		Observe:        m.ObserveHTTP,
+		Metrics:        metricsOnAPI(cfg, m),
 	}, svc, logger)
 	if err != nil {
 		return err
@@ -184,13 +192,32 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return fmt.Errorf("AUTHD_ADDR: %w", err)
 	}
+	var ms *metricsServer
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return errors.Join(fmt.Errorf("AUTHD_METRICS_ADDR: %w", err), ln.Close())
+		}
+		ms = serveMetrics(mln, m.Handler())
+		logger.Info("serving metrics", "addr", mln.Addr().String())
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "env", cfg.Env, "database", cfg.Database.Driver)
 
 	served := make(chan error, 1)
+	// During shutdown, answer in-flight requests with "Connection: close"
+	// so keep-alive clients do not send a new request on a connection that
+	// is about to be closed under them.
+	api.Server().CloseOnShutdown = true
 	go func() { served <- api.Listener(ln) }()
+	var metricsServed <-chan error // nil, never ready, without a metrics listener
+	if ms != nil {
+		metricsServed = ms.served
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("server stopped: %w", err)
+	case err := <-metricsServed:
+		return fmt.Errorf("metrics server stopped: %w", err)
 	case <-ctx.Done():
 	}
 	// Turn /readyz to 503 first, so load balancers stop sending new
@@ -201,6 +228,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	time.Sleep(cfg.ShutdownDelay)
 	if err := api.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if ms != nil {
+		// Scrapes went on during the drain; the metrics listener closes last.
+		if err := ms.shutdown(cfg.ShutdownTimeout); err != nil {
+			return fmt.Errorf("metrics shutdown: %w", err)
+		}
 	}
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("server stopped: %w", err)
