@@ -209,3 +209,16 @@ func (s *server) openapi(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/yaml")
 	return c.Send(s.cfg.OpenAPI)
 }
+
+// jwksMaxAge is how long verifiers may cache the key set. A key must be
+// published at least this long before it signs (docs/keys.md).
+const jwksMaxAge = "public, max-age=300"
+
+func (s *server) jwks(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderCacheControl, jwksMaxAge)
+	if s.cfg.JWKS == nil {
+		return c.SendString(`{"keys":[]}`)
+	}
+	return c.Send(s.cfg.JWKS)
+}

@@ -722,6 +722,7 @@ type harnessConfig struct {
 	limits         app.Limits
 	trusted        []netip.Prefix
 	breaches       ports.BreachChecker
+	jwks           []byte
 }
 
 type option func(*harnessConfig)
@@ -770,6 +771,9 @@ func withTrustedProxies(prefixes ...string) option {
 
 // withBreaches turns the breached-password check on with b.
 func withBreaches(b ports.BreachChecker) option { return func(c *harnessConfig) { c.breaches = b } }
+
+// withJWKS sets the key set document served at /.well-known/jwks.json.
+func withJWKS(doc []byte) option { return func(c *harnessConfig) { c.jwks = doc } }
 
 // newHarness wires the real app.Service and the real Fiber app from fakes.
 func newHarness(t *testing.T, opts ...option) *harness {
@@ -820,6 +824,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	f, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    hc.cors,
 		OpenAPI:        docs.OpenAPI,
+		JWKS:           hc.jwks,
 		RequestTimeout: hc.requestTimeout,
 		TrustedProxies: hc.trusted,
 		Observe:        h.metrics.ObserveHTTP,

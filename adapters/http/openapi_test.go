@@ -149,6 +149,7 @@ var expectedStatuses = map[string][]int{
 	"GET /healthz":                 {200, 405},
 	"GET /readyz":                  {200, 405, 503},
 	"GET /openapi.yaml":            {200, 405},
+	"GET /.well-known/jwks.json":   {200, 405},
 	"GET /docs":                    {200, 304, 405},
 	"GET /docs/{asset}":            {200, 304, 404, 405},
 	"GET /metrics":                 {200, 405},

@@ -34,6 +34,10 @@ type Config struct {
 	CORSOrigins []string
 	// OpenAPI is the document served at /openapi.yaml.
 	OpenAPI []byte
+	// JWKS is the JSON Web Key Set served at /.well-known/jwks.json: the
+	// public keys that verify access tokens. Nil serves an empty set (an
+	// HS256-only deployment has no public key).
+	JWKS []byte
 	// Ready reports the state of each dependency by name ("database":
 	// "ok", "migrations": "pending", …) and whether the service can take
 	// traffic. /readyz shows the checks either way.
@@ -108,6 +112,7 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	f.Get("/healthz", s.healthz)
 	f.Get("/readyz", s.readyz)
 	f.Get("/openapi.yaml", s.openapi)
+	f.Get("/.well-known/jwks.json", s.jwks)
 	if cfg.Metrics != nil {
 		f.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
 	}

@@ -1,12 +1,22 @@
-// Package jwt implements ports.TokenIssuer with HS256 JSON Web Tokens
-// (github.com/golang-jwt/jwt/v5).
+// Package jwt implements ports.TokenIssuer with JSON Web Tokens
+// (github.com/golang-jwt/jwt/v5), signed with an HS256 secret or with an
+// Ed25519 (EdDSA) or ECDSA P-256 (ES256) private key.
+//
+// An issuer holds a key set: one signing key and any number of
+// verification-only keys, so keys can be rotated without invalidating the
+// tokens already out. Every token names its key in the "kid" header;
+// verification looks the key up by kid and accepts only that key's own
+// algorithm. The public keys are published as a JWK Set (JWKS), so other
+// services can verify tokens without any shared secret.
 package jwt
 
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,26 +30,41 @@ var _ ports.TokenIssuer = (*Issuer)(nil)
 
 // Config is what the issuer needs; cmd/authd fills it from configuration.
 type Config struct {
-	Secret   []byte
-	Issuer   string
-	Audience string
-	TTL      time.Duration
+	// Secret is an HS256 signing secret: shorthand for SigningKey =
+	// HMACKey(Secret). Set exactly one of Secret and SigningKey.
+	Secret []byte
+	// SigningKey signs every new token (and verifies them). It must hold
+	// private or secret material.
+	SigningKey Key
+	// VerificationKeys are accepted on verification but never sign: keys
+	// being introduced, or retired keys whose tokens have not expired yet.
+	// A key listed twice, or also the signing key, counts once.
+	VerificationKeys []Key
+	Issuer           string
+	Audience         string
+	TTL              time.Duration
 }
 
-// Issuer signs and verifies access tokens with one symmetric key.
+// Issuer signs access tokens with one key and verifies them with its key
+// set.
 type Issuer struct {
-	cfg    Config
-	method jwt.SigningMethod
+	cfg     Config
+	signing Key
+	keys    map[string]Key // by kid: the signing key and the verification-only keys
+	algs    []string       // every algorithm in the key set
+	jwks    []byte
 }
 
-// New returns an issuer; the secret, issuer and audience must be set and
-// the lifetime a positive whole number of seconds (token times have
-// one-second precision, so 500ms would give exp == iat and 1.5s would make
-// ExpiresIn disagree with exp).
+// New returns an issuer; a signing key (or secret), the issuer and the
+// audience must be set and the lifetime a positive whole number of seconds
+// (token times have one-second precision, so 500ms would give exp == iat
+// and 1.5s would make ExpiresIn disagree with exp).
 func New(cfg Config) (*Issuer, error) {
 	switch {
-	case len(cfg.Secret) == 0:
-		return nil, errors.New("jwt: empty secret")
+	case cfg.Secret != nil && !cfg.SigningKey.IsZero():
+		return nil, errors.New("jwt: both a secret and a signing key; give the secret as a verification key")
+	case cfg.Secret == nil && cfg.SigningKey.IsZero():
+		return nil, errors.New("jwt: no signing key")
 	case cfg.Issuer == "":
 		return nil, errors.New("jwt: empty issuer")
 	case cfg.Audience == "":
@@ -49,8 +74,53 @@ func New(cfg Config) (*Issuer, error) {
 	case cfg.TTL%time.Second != 0:
 		return nil, fmt.Errorf("jwt: token lifetime %v is not a whole number of seconds", cfg.TTL)
 	}
-	return &Issuer{cfg: cfg, method: jwt.SigningMethodHS256}, nil
+	signing := cfg.SigningKey
+	if cfg.Secret != nil {
+		k, err := HMACKey(cfg.Secret)
+		if err != nil {
+			return nil, err
+		}
+		signing = k
+	}
+	if !signing.CanSign() {
+		return nil, fmt.Errorf("jwt: the signing key %s is a public key; signing needs the private key", signing.ID())
+	}
+	i := &Issuer{cfg: cfg, signing: signing, keys: map[string]Key{}}
+	set := JWKSet{Keys: []JWK{}}
+	for n, k := range append([]Key{signing}, cfg.VerificationKeys...) {
+		if k.IsZero() {
+			return nil, fmt.Errorf("jwt: verification key %d is empty", n)
+		}
+		if prev, ok := i.keys[k.ID()]; ok {
+			if prev.Algorithm() != k.Algorithm() {
+				return nil, fmt.Errorf("jwt: two keys with id %s and different algorithms", k.ID())
+			}
+			continue
+		}
+		i.keys[k.ID()] = k
+		if !slices.Contains(i.algs, k.Algorithm()) {
+			i.algs = append(i.algs, k.Algorithm())
+		}
+		if jwk, ok := k.PublicJWK(); ok {
+			set.Keys = append(set.Keys, jwk)
+		}
+	}
+	jwks, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("jwt: key set: %w", err)
+	}
+	i.jwks = jwks
+	return i, nil
 }
+
+// SigningKey returns the key that signs new tokens.
+func (i *Issuer) SigningKey() Key { return i.signing }
+
+// JWKS returns the JWK Set document (JSON) of the public verification
+// keys: the signing key's public half first, then the verification-only
+// public keys, in configuration order. HS256 secrets are never in it, so
+// with only a secret the set is {"keys":[]}.
+func (i *Issuer) JWKS() []byte { return append([]byte(nil), i.jwks...) }
 
 // claims are the registered claims plus the session id, which every
 // authenticated request checks against the session store.
@@ -82,20 +152,25 @@ func (i *Issuer) Issue(userID int64, sessionID string, now time.Time) (ports.Acc
 		},
 		SessionID: sessionID,
 	}
-	s, err := jwt.NewWithClaims(i.method, c).SignedString(i.cfg.Secret)
+	t := jwt.NewWithClaims(i.signing.method, c)
+	t.Header["kid"] = i.signing.id
+	s, err := t.SignedString(i.signing.sign)
 	if err != nil {
 		return ports.AccessToken{}, fmt.Errorf("jwt: sign: %w", err)
 	}
 	return ports.AccessToken{Token: s, ExpiresIn: i.cfg.TTL}, nil
 }
 
-// Verify accepts only HS256 tokens signed with the secret, naming the
-// configured issuer and audience, with exp present and not passed, and
-// nbf/iat (when present) not in the future. The algorithm is pinned, so an
-// "alg": "none" or RS256-with-public-key-as-secret token is refused.
+// Verify accepts only tokens whose "kid" header names a key of the set,
+// whose "alg" header is that key's algorithm, and whose signature that key
+// verifies; naming the configured issuer and audience, with exp present
+// and not passed, and nbf/iat (when present) not in the future. A token
+// without kid is refused. Because the algorithm is pinned per key, an
+// "alg": "none" token, or an HS256 token "signed" with an Ed25519 or ECDSA
+// public key as its secret, is refused.
 func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error) {
 	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{i.method.Alg()}),
+		jwt.WithValidMethods(i.algs),
 		jwt.WithIssuer(i.cfg.Issuer),
 		jwt.WithAudience(i.cfg.Audience),
 		jwt.WithExpirationRequired(),
@@ -104,7 +179,7 @@ func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error)
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	var c claims
-	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return i.cfg.Secret, nil })
+	_, err := p.ParseWithClaims(token, &c, i.verificationKey)
 	if err != nil {
 		return ports.AccessClaims{}, invalid(err)
 	}
@@ -120,6 +195,23 @@ func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error)
 		out.IssuedAt = c.IssuedAt.Time.UTC()
 	}
 	return out, nil
+}
+
+// verificationKey finds the key for t by its kid and refuses a token whose
+// algorithm is not that key's.
+func (i *Issuer) verificationKey(t *jwt.Token) (any, error) {
+	kid, ok := t.Header["kid"].(string)
+	if !ok || kid == "" {
+		return nil, errors.New("jwt: no kid header")
+	}
+	k, ok := i.keys[kid]
+	if !ok {
+		return nil, errors.New("jwt: unknown kid")
+	}
+	if t.Method == nil || t.Method.Alg() != k.Algorithm() {
+		return nil, fmt.Errorf("jwt: kid %s is an %s key, not %v", kid, k.Algorithm(), t.Header["alg"])
+	}
+	return k.verify, nil
 }
 
 func invalid(cause error) error {

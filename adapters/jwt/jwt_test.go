@@ -83,8 +83,8 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	}
 
 	header := decodeSegment(t, tok.Token, 0)
-	if header["alg"] != "HS256" || header["typ"] != "JWT" {
-		t.Errorf("header = %v", header)
+	if header["alg"] != "HS256" || header["typ"] != "JWT" || header["kid"] != hsKID(t) || len(header) != 3 {
+		t.Errorf("header = %v, want alg HS256, typ JWT and kid %s", header, hsKID(t))
 	}
 	payload := decodeSegment(t, tok.Token, 1)
 	for _, k := range []string{"sub", "sid", "iat", "nbf", "exp", "iss", "aud", "jti"} {
@@ -218,9 +218,31 @@ func validClaims() gojwt.MapClaims {
 	}
 }
 
+// hsKID is the kid of the test secret's HS256 key.
+func hsKID(t testing.TB) string {
+	t.Helper()
+	k, err := authjwt.HMACKey(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID()
+}
+
+// sign signs claims with method and key under the kid of the test secret.
 func sign(t *testing.T, method gojwt.SigningMethod, key any, claims gojwt.MapClaims) string {
 	t.Helper()
-	s, err := gojwt.NewWithClaims(method, claims).SignedString(key)
+	return signKID(t, method, key, hsKID(t), claims)
+}
+
+// signKID signs claims with method and key, with kid in the header (nil
+// for none).
+func signKID(t *testing.T, method gojwt.SigningMethod, key any, kid any, claims gojwt.Claims) string {
+	t.Helper()
+	tok := gojwt.NewWithClaims(method, claims)
+	if kid != nil {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatalf("sign: %v", err)
 	}
@@ -280,6 +302,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"payload tampered (exp extended, signature kept)", parts[0] + "." + tamper(t, parts[1], "exp", float64(t0.Add(100*ttl).Unix())) + "." + parts[2]},
 		{"header tampered to none, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]},
 		{"signature of another token", parts[0] + "." + parts[1] + "." + strings.Split(sign(t, gojwt.SigningMethodHS256, secret, validClaims()), ".")[2]},
+		{"no kid", signKID(t, gojwt.SigningMethodHS256, secret, nil, validClaims())},
+		{"empty kid", signKID(t, gojwt.SigningMethodHS256, secret, "", validClaims())},
+		{"unknown kid", signKID(t, gojwt.SigningMethodHS256, secret, "another-key", validClaims())},
+		{"kid not a string", signKID(t, gojwt.SigningMethodHS256, secret, 1, validClaims())},
+		{"kid as a list", signKID(t, gojwt.SigningMethodHS256, secret, []string{hsKID(t)}, validClaims())},
+		{"kid header tampered, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"x`+hsKID(t)+`","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]},
 		{"wrong iss", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["iss"] = "https://evil.example" }))},
 		{"missing iss", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { delete(c, "iss") }))},
 		{"wrong aud", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["aud"] = []string{"another-api"} }))},
@@ -342,20 +370,13 @@ func TestVerifyRequiresSessionID(t *testing.T) {
 		ExpiresAt: gojwt.NewNumericDate(t0.Add(ttl)),
 		ID:        "0123456789abcdef0123456789abcdef",
 	}
-	tok, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, old).SignedString(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantRejected(t, iss, tok, at)
+	wantRejected(t, iss, signKID(t, gojwt.SigningMethodHS256, secret, hsKID(t), old), at)
 
 	// Control: the same claims plus a sid are accepted.
-	withSID, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, struct {
+	withSID := signKID(t, gojwt.SigningMethodHS256, secret, hsKID(t), struct {
 		gojwt.RegisteredClaims
 		SID string `json:"sid"`
-	}{old, sid}).SignedString(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	}{old, sid})
 	c, err := iss.Verify(withSID, at)
 	if err != nil || c.SessionID != sid || c.UserID != 42 {
 		t.Errorf("Verify(same claims with sid) = %+v, %v", c, err)

@@ -4,51 +4,63 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authd/authd/adapters/bcrypt"
 	"github.com/authd/authd/adapters/breaker"
+	"github.com/authd/authd/adapters/jwt"
 	"github.com/authd/authd/adapters/refreshtoken"
 )
 
 // config is every setting, read from the environment in one place. Each
 // adapter constructor is handed only the fields it needs.
 type config struct {
-	Addr            string
-	MetricsAddr     string // GET /metrics on its own listener; "" serves it on Addr
-	Env             string
-	Database        databaseConfig
-	AutoMigrate     bool
+	Addr        string
+	MetricsAddr string // GET /metrics on its own listener; "" serves it on Addr
+	Env         string
+	Database    databaseConfig
+	AutoMigrate bool
+	// JWTSecret is the HS256 key: it signs when JWTSigningKey is unset,
+	// and only verifies otherwise. Nil when neither set nor generated.
 	JWTSecret       []byte
 	JWTSecretRandom bool // generated at start-up (development only)
-	JWTIssuer       string
-	JWTAudience     string
-	AccessTokenTTL  time.Duration
-	BcryptCost      int
-	HashWorkers     int
-	HashQueue       int
-	HashMaxWait     time.Duration
-	MinPasswordLen  int
-	LogLevel        slog.Level
-	CORSOrigins     []string
-	ReadTimeout     time.Duration
-	WriteTimeout    time.Duration
-	IdleTimeout     time.Duration
-	ShutdownTimeout time.Duration
-	ShutdownDelay   time.Duration
-	RequestTimeout  time.Duration
-	RefreshTokenTTL time.Duration
-	ReuseGrace      time.Duration
-	SweepInterval   time.Duration
+	// JWTSigningKey, from AUTHD_JWT_SIGNING_KEY, signs with Ed25519 or
+	// ECDSA P-256; the zero Key means HS256 with JWTSecret.
+	JWTSigningKey jwt.Key
+	// JWTVerificationKeys, from AUTHD_JWT_VERIFICATION_KEYS, only verify.
+	JWTVerificationKeys []jwt.Key
+	JWTIssuer           string
+	JWTAudience         string
+	AccessTokenTTL      time.Duration
+	BcryptCost          int
+	HashWorkers         int
+	HashQueue           int
+	HashMaxWait         time.Duration
+	MinPasswordLen      int
+	LogLevel            slog.Level
+	CORSOrigins         []string
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	IdleTimeout         time.Duration
+	ShutdownTimeout     time.Duration
+	ShutdownDelay       time.Duration
+	RequestTimeout      time.Duration
+	RefreshTokenTTL     time.Duration
+	ReuseGrace          time.Duration
+	SweepInterval       time.Duration
 	// RefreshKey derives refresh-token successors; from
-	// AUTHD_REFRESH_TOKEN_KEY, or else derived from the JWT secret.
-	RefreshKey []byte
+	// AUTHD_REFRESH_TOKEN_KEY, or else derived from the JWT secret, or
+	// (development, asymmetric signing without a secret) random.
+	RefreshKey       []byte
+	RefreshKeyRandom bool
 
 	RateLimit      bool
 	IPRequests     int
@@ -269,11 +281,37 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
 	}
 
+	// An Ed25519 or P-256 key signs when AUTHD_JWT_SIGNING_KEY is set;
+	// AUTHD_JWT_SECRET then only verifies (tokens signed before the switch).
+	asymmetric := strings.TrimSpace(getenv("AUTHD_JWT_SIGNING_KEY")) != ""
+	if asymmetric {
+		keys, err := readKeys(getenv("AUTHD_JWT_SIGNING_KEY"), false)
+		switch {
+		case err != nil:
+			bad("AUTHD_JWT_SIGNING_KEY", "%v", err)
+		case len(keys) != 1:
+			bad("AUTHD_JWT_SIGNING_KEY", "holds %d keys; give exactly one private key (list others in AUTHD_JWT_VERIFICATION_KEYS)", len(keys))
+		case !keys[0].CanSign():
+			bad("AUTHD_JWT_SIGNING_KEY", "is a public key; signing needs the private key (-----BEGIN PRIVATE KEY-----, PKCS#8)")
+		default:
+			c.JWTSigningKey = keys[0]
+		}
+	}
+	if v := getenv("AUTHD_JWT_VERIFICATION_KEYS"); strings.TrimSpace(v) != "" {
+		keys, err := readKeys(v, true)
+		if err != nil {
+			bad("AUTHD_JWT_VERIFICATION_KEYS", "%v", err)
+		}
+		c.JWTVerificationKeys = keys
+	}
+
 	// The secret is read raw (not trimmed): every byte is key material.
 	secret := getenv("AUTHD_JWT_SECRET")
 	switch {
+	case secret == "" && asymmetric:
+		// No HS256 key at all.
 	case secret == "" && c.Env == envProduction:
-		bad("AUTHD_JWT_SECRET", "is required in production (at least %d random bytes)", minSecretBytes)
+		bad("AUTHD_JWT_SECRET", "is required in production (at least %d random bytes), unless AUTHD_JWT_SIGNING_KEY is set", minSecretBytes)
 	case len(secret) < minSecretBytes && c.Env == envProduction:
 		bad("AUTHD_JWT_SECRET", "must be at least %d bytes in production (it is %d)", minSecretBytes, len(secret))
 	case secret == "":
@@ -286,14 +324,63 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.JWTSecret = []byte(secret)
 	}
 	switch key := getenv("AUTHD_REFRESH_TOKEN_KEY"); {
-	case key == "":
-		c.RefreshKey = refreshtoken.DeriveKey(c.JWTSecret)
-	case len(key) < refreshtoken.MinKeyBytes:
+	case key != "" && len(key) < refreshtoken.MinKeyBytes:
 		bad("AUTHD_REFRESH_TOKEN_KEY", "must be at least %d bytes (it is %d)", refreshtoken.MinKeyBytes, len(key))
-	default:
+	case key != "":
 		c.RefreshKey = []byte(key)
+	case !asymmetric || c.JWTSecret != nil:
+		c.RefreshKey = refreshtoken.DeriveKey(c.JWTSecret)
+	case c.Env == envProduction:
+		bad("AUTHD_REFRESH_TOKEN_KEY", "is required in production when AUTHD_JWT_SIGNING_KEY is set without AUTHD_JWT_SECRET (at least %d random bytes, the same on every instance)", refreshtoken.MinKeyBytes)
+	default:
+		c.RefreshKey = make([]byte, refreshtoken.MinKeyBytes)
+		if _, err := rand.Read(c.RefreshKey); err != nil {
+			bad("AUTHD_REFRESH_TOKEN_KEY", "generating a development key: %v", err)
+		}
+		c.RefreshKeyRandom = true
 	}
 	return c, errors.Join(errs...)
+}
+
+// readKeys reads AUTHD_JWT_SIGNING_KEY or AUTHD_JWT_VERIFICATION_KEYS. A
+// value containing "-----BEGIN" is PEM itself: one or more PEM blocks, one
+// key each. Otherwise it is the path of a PEM file, or with list set a
+// comma-separated list of paths; a file may hold several keys. Errors never
+// quote the value, which may be key material pasted without its PEM lines.
+func readKeys(value string, list bool) ([]jwt.Key, error) {
+	if strings.Contains(value, "-----BEGIN") {
+		return jwt.ParsePEM([]byte(strings.TrimSpace(value)))
+	}
+	paths := []string{value}
+	if list {
+		paths = strings.Split(value, ",")
+	}
+	var keys []jwt.Key
+	for n, path := range paths {
+		if path = strings.TrimSpace(path); path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			var perr *fs.PathError
+			if errors.As(err, &perr) {
+				err = perr.Err
+			}
+			if list {
+				return nil, fmt.Errorf("path %d of the list cannot be read (%v); give comma-separated PEM file paths, or PEM itself", n+1, err)
+			}
+			return nil, fmt.Errorf("is neither PEM (-----BEGIN PRIVATE KEY-----) nor the path of a readable file (%v)", err)
+		}
+		k, err := jwt.ParsePEM(data)
+		if err != nil {
+			if list {
+				return nil, fmt.Errorf("file %d of the list: %v", n+1, err)
+			}
+			return nil, fmt.Errorf("file: %v", err)
+		}
+		keys = append(keys, k...)
+	}
+	return keys, nil
 }
 
 // parseDatabaseURL accepts postgres:// or postgresql:// URLs for

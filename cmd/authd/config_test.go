@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -344,4 +346,151 @@ func TestMetricsAddrConfiguration(t *testing.T) {
 			t.Errorf("%v: err = %v, want it to name AUTHD_METRICS_ADDR", kv, err)
 		}
 	}
+}
+
+func TestConfigSigningKey(t *testing.T) {
+	edPriv, _ := testKeyPEM(t, "Ed25519")
+	ecPriv, _ := testKeyPEM(t, "P-256")
+	ecFile := writeFile(t, "es256.pem", ecPriv)
+
+	for name, value := range map[string]string{
+		"PEM value":         edPriv,
+		"PEM value, spaced": "\n  " + edPriv + "\n",
+		"file path":         ecFile,
+		"file path, spaced": "  " + ecFile + " ",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := loadConfig(env(map[string]string{"AUTHD_JWT_SIGNING_KEY": value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "EdDSA"
+			if strings.Contains(name, "file") {
+				want = "ES256"
+			}
+			if c.JWTSigningKey.Algorithm() != want || !c.JWTSigningKey.CanSign() {
+				t.Errorf("signing key %s (can sign %v), want %s", c.JWTSigningKey.Algorithm(), c.JWTSigningKey.CanSign(), want)
+			}
+			// No HS256 secret is generated next to an asymmetric key; the
+			// refresh key, with nothing to derive it from, is random in
+			// development.
+			if c.JWTSecret != nil || c.JWTSecretRandom {
+				t.Errorf("secret %d bytes (random %v) next to a signing key", len(c.JWTSecret), c.JWTSecretRandom)
+			}
+			if !c.RefreshKeyRandom || len(c.RefreshKey) != 32 {
+				t.Errorf("refresh key %d bytes, random %v; want 32 random bytes", len(c.RefreshKey), c.RefreshKeyRandom)
+			}
+		})
+	}
+
+	// Production needs a refresh key when there is no secret to derive it from.
+	prod := map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SIGNING_KEY": edPriv}
+	_, err := loadConfig(env(prod))
+	if err == nil || !strings.Contains(err.Error(), "AUTHD_REFRESH_TOKEN_KEY:") || strings.Contains(err.Error(), "AUTHD_JWT_SECRET:") {
+		t.Errorf("production with a signing key and no refresh key: %v; want AUTHD_REFRESH_TOKEN_KEY required (and no secret)", err)
+	}
+	prod["AUTHD_REFRESH_TOKEN_KEY"] = strings.Repeat("r", 32)
+	c, err := loadConfig(env(prod))
+	if err != nil || string(c.RefreshKey) != strings.Repeat("r", 32) || c.RefreshKeyRandom || c.JWTSecret != nil {
+		t.Errorf("production with a signing key and a refresh key: %v", err)
+	}
+
+	// With a secret too, the secret stays (it will only verify) and the
+	// refresh key is still derived from it, as before the switch.
+	hs := strings.Repeat("k", 32)
+	c, err = loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SIGNING_KEY": edPriv, "AUTHD_JWT_SECRET": hs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SECRET": hs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.JWTSecret) != hs || c.JWTSigningKey.Algorithm() != "EdDSA" || string(c.RefreshKey) != string(before.RefreshKey) || c.RefreshKeyRandom {
+		t.Errorf("signing key plus secret: secret %q, key %s, refresh key unchanged %v", c.JWTSecret, c.JWTSigningKey.Algorithm(), string(c.RefreshKey) == string(before.RefreshKey))
+	}
+	// The secret's production minimum still holds.
+	_, err = loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SIGNING_KEY": edPriv, "AUTHD_JWT_SECRET": "short"}))
+	if err == nil || !strings.Contains(err.Error(), "AUTHD_JWT_SECRET:") {
+		t.Errorf("short secret next to a signing key: %v", err)
+	}
+}
+
+func TestConfigVerificationKeys(t *testing.T) {
+	_, edPub := testKeyPEM(t, "Ed25519")
+	ecPriv, _ := testKeyPEM(t, "P-256")
+	_, ecPub2 := testKeyPEM(t, "P-256")
+	dir := t.TempDir()
+	a := writeFileIn(t, dir, "a.pem", edPub)
+	b := writeFileIn(t, dir, "b.pem", ecPriv+"\n"+ecPub2) // one file, two keys
+
+	for name, value := range map[string]string{
+		"PEM blocks":       edPub + "\n" + ecPriv + ecPub2,
+		"paths":            a + "," + b,
+		"paths and spaces": " " + a + " , " + b + " ,",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := loadConfig(env(map[string]string{"AUTHD_JWT_VERIFICATION_KEYS": value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var algs []string
+			for _, k := range c.JWTVerificationKeys {
+				algs = append(algs, k.Algorithm())
+			}
+			if strings.Join(algs, " ") != "EdDSA ES256 ES256" {
+				t.Errorf("verification keys %v, want EdDSA ES256 ES256", algs)
+			}
+			// HS256 still signs: verification keys alone change nothing else.
+			if !c.JWTSigningKey.IsZero() || len(c.JWTSecret) != 32 {
+				t.Errorf("signing key %v, secret %d bytes", c.JWTSigningKey.Algorithm(), len(c.JWTSecret))
+			}
+		})
+	}
+}
+
+func TestConfigRejectsBadKeys(t *testing.T) {
+	edPriv, edPub := testKeyPEM(t, "Ed25519")
+	ecPriv, _ := testKeyPEM(t, "P-256")
+	material := strings.Split(edPriv, "\n")[1] // the base64 line of the key
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	notPEM := writeFile(t, "not.pem", "hello")
+	for _, kv := range []map[string]string{
+		{"AUTHD_JWT_SIGNING_KEY": edPub},           // a public key cannot sign
+		{"AUTHD_JWT_SIGNING_KEY": edPriv + ecPriv}, // two keys
+		{"AUTHD_JWT_SIGNING_KEY": missing},
+		{"AUTHD_JWT_SIGNING_KEY": notPEM},
+		{"AUTHD_JWT_SIGNING_KEY": material}, // pasted without its PEM lines
+		{"AUTHD_JWT_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nchange-me\n-----END PRIVATE KEY-----\n"},
+		{"AUTHD_JWT_VERIFICATION_KEYS": edPub + "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"},
+		{"AUTHD_JWT_VERIFICATION_KEYS": writeFile(t, "ok.pem", edPub) + "," + missing},
+		{"AUTHD_JWT_VERIFICATION_KEYS": notPEM},
+		{"AUTHD_JWT_VERIFICATION_KEYS": material},
+	} {
+		_, err := loadConfig(env(kv))
+		for name := range kv {
+			if err == nil || !strings.Contains(err.Error(), name+":") {
+				t.Errorf("%s: err = %v, want it to name %s", name, err, name)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), material[:20]) {
+			t.Errorf("error quotes key material: %v", err)
+		}
+	}
+}
+
+// writeFile writes contents to a new file in a temporary directory and
+// returns its path.
+func writeFile(t *testing.T, name, contents string) string {
+	t.Helper()
+	return writeFileIn(t, t.TempDir(), name, contents)
+}
+
+func writeFileIn(t *testing.T, dir, name, contents string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(contents), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -343,15 +343,32 @@ func TestDeployManifests(t *testing.T) {
 	})
 
 	t.Run("example secrets are refused", func(t *testing.T) {
+		// Each placeholder is tried next to valid values of the others, so
+		// the error can only be its own.
+		valid := map[string]string{
+			"AUTHD_ENV":               envProduction,
+			"AUTHD_JWT_SECRET":        strings.Repeat("s", 32),
+			"AUTHD_REFRESH_TOKEN_KEY": strings.Repeat("r", 32),
+		}
+		checked := 0
 		for file, vars := range values {
-			secret, ok := vars["AUTHD_JWT_SECRET"]
-			if !ok || !strings.Contains(filepath.Base(file), ".example") {
+			if !strings.Contains(filepath.Base(file), ".example") {
 				continue
 			}
-			_, err := loadConfig(env(map[string]string{"AUTHD_ENV": envProduction, "AUTHD_JWT_SECRET": secret}))
-			if err == nil || !strings.Contains(err.Error(), "AUTHD_JWT_SECRET") {
-				t.Errorf("deploy/%s: the example AUTHD_JWT_SECRET is accepted in production; use a placeholder authd refuses, so the example cannot run as it stands", file)
+			for _, name := range []string{"AUTHD_JWT_SECRET", "AUTHD_JWT_SIGNING_KEY", "AUTHD_REFRESH_TOKEN_KEY"} {
+				placeholder, ok := vars[name]
+				if !ok {
+					continue
+				}
+				checked++
+				_, err := loadConfig(env(with(valid, name, placeholder)))
+				if err == nil || !strings.Contains(err.Error(), name) {
+					t.Errorf("deploy/%s: the example %s is accepted in production; use a placeholder authd refuses, so the example cannot run as it stands", file, name)
+				}
 			}
+		}
+		if checked == 0 {
+			t.Error("no example secret found under deploy/")
 		}
 	})
 }

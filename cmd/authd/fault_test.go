@@ -524,11 +524,13 @@ func TestFaultSQLiteKill(t *testing.T) {
 		if killed.Load() {
 			return
 		}
+		// Take the time before the signal: errors that arrive between the
+		// kill and a later time.Now() would otherwise look unexpected.
+		killedAt = time.Now()
+		killed.Store(true)
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Error(err)
 		}
-		killedAt = time.Now()
-		killed.Store(true)
 	}
 	for w := 0; w < workers; w++ {
 		wg.Add(1)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -75,7 +76,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) error {
 	if cfg.JWTSecretRandom {
-		logger.Warn("AUTHD_JWT_SECRET is not set: using a random secret, so tokens stop working at restart; set it (at least 32 random bytes) for anything but development")
+		logger.Warn("AUTHD_JWT_SECRET is not set: using a random secret, so tokens stop working at restart; set it (at least 32 random bytes), or AUTHD_JWT_SIGNING_KEY, for anything but development")
+	}
+	if cfg.RefreshKeyRandom {
+		logger.Warn("AUTHD_REFRESH_TOKEN_KEY is not set and there is no AUTHD_JWT_SECRET to derive it from: using a random key, so instances disagree on refresh-token successors; set it (at least 32 random bytes, the same on every instance) for anything but development")
 	}
 
 	st, err := openStore(ctx, cfg.Database)
@@ -84,7 +88,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	}
 	defer st.Close()
 	if cfg.AutoMigrate {
-		if err := migrateUp(st); err != nil {
+		if err := migrateUp(st, logger); err != nil {
 			return err
 		}
 	}
@@ -93,7 +97,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return fmt.Errorf("AUTHD_BCRYPT_COST: %w", err)
 	}
-	tokens, err := jwt.New(jwt.Config{Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL})
+	tokens, err := newTokenIssuer(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -175,6 +179,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	api, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		OpenAPI:        docs.OpenAPI,
+		JWKS:           tokens.JWKS(),
 		Ready:          ready.check,
 		RequestTimeout: cfg.RequestTimeout,
 		TrustedProxies: cfg.TrustedProxies,
@@ -240,6 +245,44 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newTokenIssuer builds the access-token issuer: HS256 with the secret, or
+// the asymmetric signing key with the secret (when set) demoted to a
+// verification-only key, so tokens signed before the switch stay valid. It
+// logs the key ids (never key material), so an operator can follow a
+// rotation.
+func newTokenIssuer(cfg config, logger *slog.Logger) (*jwt.Issuer, error) {
+	jc := jwt.Config{
+		VerificationKeys: cfg.JWTVerificationKeys,
+		Issuer:           cfg.JWTIssuer,
+		Audience:         cfg.JWTAudience,
+		TTL:              cfg.AccessTokenTTL,
+	}
+	switch {
+	case cfg.JWTSigningKey.IsZero():
+		jc.Secret = cfg.JWTSecret
+	case cfg.JWTSecret != nil:
+		hs, err := jwt.HMACKey(cfg.JWTSecret)
+		if err != nil {
+			return nil, err
+		}
+		jc.SigningKey = cfg.JWTSigningKey
+		jc.VerificationKeys = append(slices.Clip(cfg.JWTVerificationKeys), hs)
+	default:
+		jc.SigningKey = cfg.JWTSigningKey
+	}
+	tokens, err := jwt.New(jc)
+	if err != nil {
+		return nil, err
+	}
+	verifying := make([]string, 0, len(jc.VerificationKeys))
+	for _, k := range jc.VerificationKeys {
+		verifying = append(verifying, k.Algorithm()+" "+k.ID())
+	}
+	signing := tokens.SigningKey()
+	logger.Info("access token keys", "signing", signing.Algorithm()+" "+signing.ID(), "verification_only", verifying)
+	return tokens, nil
 }
 
 // sweep runs each cleanup every interval until ctx ends: ended sessions

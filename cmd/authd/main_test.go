@@ -152,8 +152,19 @@ type instance struct {
 	done   chan error
 }
 
-// start runs authd with the test defaults plus vars.
+// start runs authd with the test defaults plus vars, and waits until it
+// listens.
 func start(t *testing.T, vars map[string]string) *instance {
+	t.Helper()
+	in := launch(t, vars, nil)
+	in.client = client{t: t, base: "http://" + listenAddr(t, in.logs, in.done)}
+	return in
+}
+
+// launch runs authd with the test defaults plus vars once gate is closed
+// (at once when gate is nil), without waiting for it to listen. A variable
+// set to "" in vars is unset.
+func launch(t *testing.T, vars map[string]string, gate <-chan struct{}) *instance {
 	t.Helper()
 	all := map[string]string{
 		"AUTHD_ADDR":        "127.0.0.1:0",
@@ -169,8 +180,12 @@ func start(t *testing.T, vars map[string]string) *instance {
 	in := &instance{logs: &syncBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
-	go func() { in.done <- run(ctx, nil, env(all), in.logs, io.Discard) }()
-	in.client = client{t: t, base: "http://" + listenAddr(t, in.logs, in.done)}
+	go func() {
+		if gate != nil {
+			<-gate
+		}
+		in.done <- run(ctx, nil, env(all), in.logs, io.Discard)
+	}()
 	t.Cleanup(func() { in.stop(t) })
 	return in
 }

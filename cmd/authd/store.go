@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -129,14 +130,27 @@ func (o *opened) readiness(ctx context.Context) (map[string]string, bool) {
 	return checks, checks["database"] == "ok" && checks["migrations"] == "ok"
 }
 
-func migrateUp(st store) error {
+func migrateUp(st store, logger *slog.Logger) error {
 	m, err := st.Migrator()
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	// Up holds the migration lock (on PostgreSQL an advisory lock) from
+	// reading the version to the last step, so of several instances
+	// starting together exactly one applies the migrations and the others
+	// find nothing to do.
+	switch err := m.Up(); {
+	case errors.Is(err, migrate.ErrNoChange):
+		logger.Info("schema up to date")
+	case err != nil:
 		return fmt.Errorf("migrate up: %w", err)
+	default:
+		v, _, verr := m.Version()
+		if verr != nil {
+			return fmt.Errorf("migrate up: reading the version: %w", verr)
+		}
+		logger.Info("migrations applied", "version", v)
 	}
 	return nil
 }
