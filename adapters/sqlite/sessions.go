@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	gosqlite "github.com/glebarez/go-sqlite"
@@ -15,14 +16,56 @@ import (
 )
 
 // Sessions returns the session repository on this database.
-func (d *DB) Sessions() *SessionRepository { return &SessionRepository{db: d.db} }
+func (d *DB) Sessions() *SessionRepository { return &SessionRepository{db: d.db, stmts: &d.stmts} }
 
 var _ ports.SessionRepository = (*SessionRepository)(nil)
 
 // SessionRepository implements ports.SessionRepository. Its transactions
 // begin IMMEDIATE (see fileDSN), so concurrent writers queue on the busy
 // timeout instead of failing with SQLITE_BUSY.
-type SessionRepository struct{ db *sql.DB }
+type SessionRepository struct {
+	db    *sql.DB
+	stmts *statements
+}
+
+// activeUserQuery runs on every authenticated request.
+const activeUserQuery = `
+		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at
+		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
+		WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
+
+// statements holds prepared statements for the hottest queries: SQLite
+// would otherwise parse and plan the statement again on every call, which
+// profiling showed as about a third of the CPU of an authenticated request.
+type statements struct {
+	mu    sync.Mutex
+	user  *sql.Stmt
+	close bool
+}
+
+// activeUser returns the prepared session check, preparing it on first
+// use; nil (use an unprepared query) while it cannot be prepared, e.g.
+// before the schema is migrated.
+func (st *statements) activeUser(ctx context.Context, db *sql.DB) *sql.Stmt {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.user == nil && !st.close {
+		if stmt, err := db.PrepareContext(ctx, activeUserQuery); err == nil {
+			st.user = stmt
+		}
+	}
+	return st.user
+}
+
+func (st *statements) closeAll() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.close = true
+	if st.user == nil {
+		return nil
+	}
+	return st.user.Close()
+}
 
 // Create inserts s and its first token in one transaction. A foreign-key
 // violation (no such user), recognised by SQLite's extended result code, is
@@ -153,11 +196,14 @@ func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, us
 		email, hash, ts string
 		active          bool
 	)
-	err := r.db.QueryRowContext(ctx, `
-		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at
-		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
-		WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`,
-		sessionID, userID, formatTime(now)).Scan(&id, &email, &hash, &active, &ts)
+	args := []any{sessionID, userID, formatTime(now)}
+	var row *sql.Row
+	if stmt := r.stmts.activeUser(ctx, r.db); stmt != nil {
+		row = stmt.QueryRowContext(ctx, args...)
+	} else {
+		row = r.db.QueryRowContext(ctx, activeUserQuery, args...)
+	}
+	err := row.Scan(&id, &email, &hash, &active, &ts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.ErrSessionNotFound
 	}

@@ -31,7 +31,8 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 
 // DB is an open SQLite database file.
 type DB struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts statements
 }
 
 // Open opens (creating if needed) the database file at path with WAL, a
@@ -57,7 +58,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error { return errors.Join(d.stmts.closeAll(), d.db.Close()) }
 
 // Ping checks that the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {

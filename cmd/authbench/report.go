@@ -1,0 +1,617 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// report is everything one run measured.
+type report struct {
+	Date        time.Time
+	Machine     machine
+	Settings    settings
+	Env         string
+	Ceilings    []ceiling // before and after the store runs
+	Bare        []result
+	Results     []result
+	Startup     []time.Duration
+	BinaryBytes int64
+	Skipped     map[string]string // store -> why
+	RSSReset    bool              // peaks are per scenario (else since start)
+	Elapsed     time.Duration
+	Prebuilt    string // the -authd binary, when not built by the run
+}
+
+// The hand-written part of docs/benchmarks.md, kept when the file is
+// regenerated.
+const (
+	notesBegin = "<!-- notes:begin (kept when authbench rewrites this file) -->"
+	notesEnd   = "<!-- notes:end -->"
+)
+
+// Targets from the performance issue.
+const (
+	goalBcryptShare = 0.90
+	goalMeSQLite    = 0.50
+	goalMePostgres  = 0.30
+	goalMeP99Ms     = 20
+	goalRSSMiB      = 100
+	goalStartupMs   = 300
+	goalBinaryBytes = 30_000_000
+	loadLevel       = 32 // clients for the bcrypt-bound targets
+	meLevel         = 64 // clients for the /users/me targets
+)
+
+func (r *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	mdPath := filepath.Join(dir, "benchmarks.md")
+	old, _ := os.ReadFile(mdPath)
+	md := r.markdown(keptNotes(string(old)))
+	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "benchmarks.svg"), []byte(r.svg()), 0o644)
+}
+
+// keptNotes returns the notes block of an earlier report, or a default.
+func keptNotes(old string) string {
+	if i := strings.Index(old, notesBegin); i >= 0 {
+		if j := strings.Index(old[i:], notesEnd); j >= 0 {
+			return old[i : i+j+len(notesEnd)]
+		}
+	}
+	return notesBegin + "\n\n_No notes yet._\n\n" + notesEnd
+}
+
+func find(rs []result, scenario, store string, clients int) (result, bool) {
+	for _, r := range rs {
+		if r.Scenario == scenario && r.Store == store && r.Concurrency == clients {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+// nearest is the level in ls closest to want (the larger on a tie).
+func nearest(ls []int, want int) int {
+	best := 0
+	for _, l := range ls {
+		if best == 0 || abs(l-want) < abs(best-want) || abs(l-want) == abs(best-want) && l > best {
+			best = l
+		}
+	}
+	return best
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// ceilingRPS is the mean of the ceiling measurements.
+func (r *report) ceilingRPS() float64 {
+	if len(r.Ceilings) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, c := range r.Ceilings {
+		sum += c.RPS
+	}
+	return sum / float64(len(r.Ceilings))
+}
+
+// stores lists the stores that produced results, in run order.
+func (r *report) stores() []string {
+	var out []string
+	for _, res := range r.Results {
+		if !slices.Contains(out, res.Store) {
+			out = append(out, res.Store)
+		}
+	}
+	return out
+}
+
+// bareAt is the bare Fiber run measured beside store's runs at clients.
+func (r *report) bareAt(store string, clients int) (result, bool) {
+	for _, b := range r.Bare {
+		if b.Beside == store && b.Concurrency == clients {
+			return b, true
+		}
+	}
+	return result{}, false
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
+// check is one target's verdict.
+type check struct {
+	Target, Store, Measured, Goal string
+	Met                           bool
+	Missing                       bool // not measured in this run
+}
+
+func (r *report) checks() []check {
+	var out []check
+	ls := r.Settings.Concurrency
+	for _, store := range r.stores() {
+		at := nearest(ls, loadLevel)
+		for _, sc := range []string{"login", "register"} {
+			c := check{Target: fmt.Sprintf("%s goodput / bcrypt ceiling, %d clients", sc, at), Store: store, Goal: fmt.Sprintf("≥ %.0f%%", goalBcryptShare*100)}
+			if res, ok := find(r.Results, sc, store, at); ok && res.Ref > 0 {
+				share := res.RPS / res.Ref
+				c.Measured = fmt.Sprintf("%.0f%% (%.1f of %.1f/s)", share*100, res.RPS, res.Ref)
+				c.Met = share >= goalBcryptShare
+			} else {
+				c.Missing = true
+			}
+			out = append(out, c)
+		}
+		at = nearest(ls, meLevel)
+		goal := goalMeSQLite
+		if store == "postgres" {
+			goal = goalMePostgres
+		}
+		me, okMe := find(r.Results, "me", store, at)
+		c := check{Target: fmt.Sprintf("/users/me / bare Fiber, %d clients", at), Store: store, Goal: fmt.Sprintf("≥ %.0f%%", goal*100)}
+		if okMe && me.Ref > 0 {
+			share := me.RPS / me.Ref
+			c.Measured = fmt.Sprintf("%.0f%% (%.0f of %.0f/s)", share*100, me.RPS, me.Ref)
+			c.Met = share >= goal
+		} else {
+			c.Missing = true
+		}
+		out = append(out, c)
+		c = check{Target: fmt.Sprintf("/users/me p99, %d clients", at), Store: store, Goal: fmt.Sprintf("< %d ms", goalMeP99Ms)}
+		if okMe {
+			c.Measured = fmt.Sprintf("%.2f ms", me.P99)
+			c.Met = me.P99 < goalMeP99Ms
+		} else {
+			c.Missing = true
+		}
+		out = append(out, c)
+		peak, which := 0.0, ""
+		for _, res := range r.Results {
+			if res.Store == store && res.PeakRSSMiB > peak {
+				peak, which = res.PeakRSSMiB, fmt.Sprintf("%s, %d clients", res.Scenario, res.Concurrency)
+			}
+		}
+		c = check{Target: "peak RSS of authd, any scenario", Store: store, Goal: fmt.Sprintf("< %d MiB", goalRSSMiB)}
+		if peak > 0 {
+			c.Measured = fmt.Sprintf("%.1f MiB (%s)", peak, which)
+			c.Met = peak < goalRSSMiB
+		} else {
+			c.Missing = true
+		}
+		out = append(out, c)
+	}
+	c := check{Target: "start-up to ready, fresh SQLite file (median of 3)", Store: "sqlite", Goal: fmt.Sprintf("< %d ms", goalStartupMs)}
+	if len(r.Startup) > 0 {
+		m := median(r.Startup)
+		c.Measured = fmt.Sprintf("%.0f ms", ms(m))
+		c.Met = ms(m) < goalStartupMs
+	} else {
+		c.Missing = true
+	}
+	out = append(out, c)
+	c = check{Target: "binary size (as deploy/Dockerfile builds it)", Store: "–", Goal: fmt.Sprintf("< %d MB", goalBinaryBytes/1_000_000)}
+	if r.BinaryBytes > 0 {
+		c.Measured = fmt.Sprintf("%.1f MB", float64(r.BinaryBytes)/1e6)
+		c.Met = r.BinaryBytes < goalBinaryBytes
+	} else {
+		c.Missing = true
+	}
+	return append(out, c)
+}
+
+func verdict(c check) string {
+	switch {
+	case c.Missing:
+		return "not measured"
+	case c.Met:
+		return "met"
+	default:
+		return "**missed**"
+	}
+}
+
+func (r *report) markdown(notes string) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	s := r.Settings
+	p("# Benchmarks\n\n")
+	p("Generated by `go run ./cmd/authbench` (`task bench`) on %s; rerunning it rewrites this file and\n", r.Date.Format("2006-01-02 15:04 MST"))
+	p("`benchmarks.svg` (the notes at the end are kept). Absolute numbers depend on the machine; the\n")
+	p("ratios to the two references measured in the same run are what to compare.\n\n")
+
+	p("## Targets\n\n")
+	p("| target | store | measured | goal | |\n|---|---|---|---|---|\n")
+	for _, c := range r.checks() {
+		measured := c.Measured
+		if c.Missing {
+			measured = "–"
+		}
+		p("| %s | %s | %s | %s | %s |\n", c.Target, c.Store, measured, c.Goal, verdict(c))
+	}
+	for _, st := range sortedKeys(r.Skipped) {
+		p("\n%s was not measured: %s.\n", st, r.Skipped[st])
+	}
+	p("\n![Throughput and p99 latency against concurrency for login and /users/me](benchmarks.svg)\n\n")
+
+	p("## Machine and settings\n\n")
+	m := r.Machine
+	p("- CPU: %s, %d cores (GOMAXPROCS %d), %.1f GiB memory\n", m.CPU, m.Cores, m.GOMAXPROCS, m.MemoryMiB/1024)
+	p("- %s, Linux %s, %s\n", m.OS, m.Kernel, m.Go)
+	p("- %s per scenario, clients %s, at most %d requests per scenario; stores: %s\n", s.Duration, joinInts(s.Concurrency), s.MaxRequests, strings.Join(s.Stores, ", "))
+	if r.Prebuilt != "" {
+		p("- authd: the prebuilt binary %s, one child process per store; %s\n", r.Prebuilt, r.Env)
+	} else {
+		p("- authd: built like deploy/Dockerfile (`CGO_ENABLED=0 go build -trimpath -ldflags=\"-s -w\"`), one child process per store; %s\n", r.Env)
+	}
+	p("- the whole run took %s\n\n", r.Elapsed.Round(time.Second))
+
+	p("## References\n\n")
+	p("Both are measured beside the runs they are compared with, because what the machine can give drifts during a run (other processes, frequency scaling).\n\n")
+	p("**bcrypt ceiling** (cost %d): with authd idle, every core compares a password at once for a fixed time; one comparison's time with all cores busy, and cores ÷ that time. Measured before every register and login run and after the last; each run is compared with the mean of the measurements just before and after it.\n\n", s.Cost)
+	p("| store | samples | min | median | max | one comparison (median) |\n|---|---|---|---|---|---|\n")
+	for _, st := range r.stores() {
+		var rps, perOp []float64
+		for _, c := range r.Ceilings {
+			if strings.HasPrefix(c.When, st+",") {
+				rps = append(rps, c.RPS)
+				perOp = append(perOp, c.PerOpMs)
+			}
+		}
+		if len(rps) == 0 {
+			continue
+		}
+		slices.Sort(rps)
+		slices.Sort(perOp)
+		p("| %s | %d | %.1f/s | %.1f/s | %.1f/s | %.1f ms |\n", st, len(rps), rps[0], rps[(len(rps)-1)/2], rps[len(rps)-1], perOp[(len(perOp)-1)/2])
+	}
+	p("\n**bare Fiber**: `authbench -serve-bare`, a child process with a default Fiber app and one handler returning `{\"status\":\"ok\"}` (the body of authd's `/healthz`), no middleware, under the same load, measured just before each `/users/me` run.\n\n")
+	for _, st := range r.stores() {
+		var rs []result
+		for _, b := range r.Bare {
+			if b.Beside == st {
+				rs = append(rs, b)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		p("Beside %s:\n\n", st)
+		r.table(&b, rs, false)
+		p("\n")
+	}
+	for _, store := range r.stores() {
+		p("\n## %s\n\n", store)
+		var rs []result
+		for _, res := range r.Results {
+			if res.Store == store {
+				rs = append(rs, res)
+			}
+		}
+		r.table(&b, rs, true)
+	}
+
+	p("\n## Start-up and size\n\n")
+	p("- start-up to the first `200` on `/readyz` on a fresh SQLite file (creating it and migrating): %s (median %.0f ms)\n", joinMs(r.Startup), ms(median(r.Startup)))
+	p("- binary: %d bytes (%.1f MB)\n", r.BinaryBytes, float64(r.BinaryBytes)/1e6)
+	if r.RSSReset {
+		p("- peak RSS is the child's `VmHWM` after each scenario, reset before it (`/proc/PID/clear_refs`)\n")
+	} else {
+		p("- peak RSS is the child's `VmHWM` since it started (resetting it per scenario was not possible here)\n")
+	}
+
+	p("\n## How it is measured\n\n")
+	p("- authd runs as a child process on a free `127.0.0.1` port, with a temporary SQLite file, or a throwaway PostgreSQL cluster (`pgtest.StartCluster`: local binaries, `fsync`, `synchronous_commit` and `full_page_writes` off, so writes are cheaper than on a durable server). Load generator, authd and PostgreSQL share the same cores.\n")
+	p("- Closed loop: N clients, each on its own keep-alive connection (fasthttp's `HostClient`, chosen over net/http for its lower per-request CPU, which on a small machine is taken from the server), sends its next request when the previous one is answered, for the fixed duration; requests in flight at the end finish and count. served/s is 2xx responses per second; all/s counts every response. Latency percentiles are exact (every sample kept) over the scenario's expected responses: 2xx, or 401 for the wrong password.\n")
+	p("- Scenarios: `register` (a new unique email each time), `login` (client i logs in as pre-registered user i with the right password), `login_wrong` (the wrong password: 401 is the expected answer, so served/s is 0 and all/s is its throughput), `me` (`GET /api/v1/users/me` with client i's access token: JWT check plus the session-and-user query), `refresh` (client i rotates its own refresh-token chain, one database transaction per call), `healthz`.\n")
+	p("- authd logs at `error`, so no access line is written per request; at the default `info` every request formats and writes one JSON line, which costs throughput on the cheap endpoints. Rate limits are off: every client is 127.0.0.1 and would be throttled at once.\n")
+	p("- authd's bcrypt pool (`AUTHD_HASH_WORKERS`, `AUTHD_HASH_QUEUE`, `AUTHD_HASH_MAX_WAIT`) is at its defaults: GOMAXPROCS workers and 4 × workers waiting; a request beyond that is answered 503 with `Retry-After` at once. ")
+	if s.RetryNow {
+		p("Here clients retried a 503 at once (`-retry-503-now`): a retry storm whose cost lands on the same cores as bcrypt.\n")
+	} else {
+		p("Clients wait the `Retry-After` they are given (cut short at the end of the run), as a well-behaved client does, so with more clients than workers + queue the surplus mostly waits; its 503s are listed under non-2xx. `-retry-503-now` makes them retry at once instead.\n")
+	}
+	p("- The cores columns are averages over each run from `/proc`: the server (authd, or the bare Fiber child), the load generator, everything else (PostgreSQL, and any other process on the machine), and idle.\n")
+	p("- Not covered here: the 4× login overload target (p99 of admitted logins, `/users/me` during the overload).\n")
+
+	p("\n## Notes\n\n%s\n", notes)
+	return b.String()
+}
+
+func (r *report) table(b *strings.Builder, rs []result, withRef bool) {
+	fmt.Fprintf(b, "| scenario | clients | requests | served/s | all/s |")
+	if withRef {
+		fmt.Fprintf(b, " vs reference |")
+	}
+	fmt.Fprintf(b, " p50 ms | p90 ms | p99 ms | max ms | non-2xx | peak RSS MiB | cores: server / loadgen / other / idle |\n|---|---|---|---|---|")
+	if withRef {
+		fmt.Fprintf(b, "---|")
+	}
+	fmt.Fprintf(b, "---|---|---|---|---|---|---|\n")
+	for _, res := range rs {
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f | %.1f |", res.Scenario, res.Concurrency, res.Requests, res.RPS, res.AllRPS)
+		if withRef {
+			ref := "–"
+			switch {
+			case res.Ref <= 0:
+			case res.Scenario == "login_wrong":
+				ref = fmt.Sprintf("%.0f%% of %.1f/s bcrypt (401s)", res.AllRPS/res.Ref*100, res.Ref)
+			case res.RefKind == "bcrypt_ceiling":
+				ref = fmt.Sprintf("%.0f%% of %.1f/s bcrypt", res.RPS/res.Ref*100, res.Ref)
+			default:
+				ref = fmt.Sprintf("%.0f%% of bare", res.RPS/res.Ref*100)
+			}
+			fmt.Fprintf(b, " %s |", ref)
+		}
+		cpu := "–"
+		if u := res.CPU; u != nil {
+			cpu = fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", u.Child, u.Self, u.Other, u.Idle)
+		}
+		fmt.Fprintf(b, " %.2f | %.2f | %.2f | %.2f | %s | %.1f | %s |\n", res.P50, res.P90, res.P99, res.Max, statusList(res), res.PeakRSSMiB, cpu)
+	}
+}
+
+// statusList renders non-2xx statuses and transport errors compactly.
+func statusList(r result) string {
+	var parts []string
+	for _, code := range sortedKeys(r.Non2xx) {
+		parts = append(parts, fmt.Sprintf("%s×%d", code, r.Non2xx[code]))
+	}
+	for _, e := range sortedKeys(r.Errors) {
+		parts = append(parts, fmt.Sprintf("error×%d", r.Errors[e]))
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, " ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+func joinMs(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.0f ms", ms(d))
+	}
+	return strings.Join(s, ", ")
+}
+
+// --- the chart ---
+
+type point struct {
+	x int // clients
+	y float64
+}
+
+type series struct {
+	name   string
+	color  string
+	dashed bool
+	points []point
+}
+
+type panel struct {
+	title  string
+	series []series
+}
+
+var storeColors = map[string]string{"sqlite": "#1f77b4", "postgres": "#d62728"}
+
+const refColor = "#7f7f7f"
+
+func (r *report) collect(scenario, store string, y func(result) float64) []point {
+	var pts []point
+	for _, res := range r.Results {
+		if res.Scenario == scenario && res.Store == store {
+			pts = append(pts, point{res.Concurrency, y(res)})
+		}
+	}
+	return pts
+}
+
+func (r *report) panels() []panel {
+	rps := func(res result) float64 { return res.RPS }
+	p99 := func(res result) float64 { return res.P99 }
+	var out [4]panel
+	out[0].title = "login: served per second"
+	out[1].title = "login: p99 latency, ms"
+	out[2].title = "/users/me: served per second"
+	out[3].title = "/users/me: p99 latency, ms"
+	for _, store := range r.stores() {
+		color := storeColors[store]
+		if color == "" {
+			color = "#2ca02c"
+		}
+		out[0].series = append(out[0].series, series{name: store, color: color, points: r.collect("login", store, rps)})
+		out[1].series = append(out[1].series, series{name: store, color: color, points: r.collect("login", store, p99)})
+		out[2].series = append(out[2].series, series{name: store, color: color, points: r.collect("me", store, rps)})
+		out[3].series = append(out[3].series, series{name: store, color: color, points: r.collect("me", store, p99)})
+	}
+	ref := func(res result) float64 { return res.Ref }
+	for _, store := range r.stores() {
+		color := storeColors[store]
+		if color == "" {
+			color = "#2ca02c"
+		}
+		out[0].series = append(out[0].series, series{name: store + ": bcrypt ceiling", color: color, dashed: true, points: r.collect("login", store, ref)})
+		var bareRPS, bareP99 []point
+		for _, res := range r.Bare {
+			if res.Beside == store {
+				bareRPS = append(bareRPS, point{res.Concurrency, res.RPS})
+				bareP99 = append(bareP99, point{res.Concurrency, res.P99})
+			}
+		}
+		out[2].series = append(out[2].series, series{name: store + ": bare Fiber", color: color, dashed: true, points: bareRPS})
+		out[3].series = append(out[3].series, series{name: store + ": bare Fiber", color: color, dashed: true, points: bareP99})
+	}
+	return out[:]
+}
+
+// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if v <= m*p*(1+1e-9) {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// ticks is how many intervals to split 0..ymax (a niceCeil value) into so
+// that every label is round.
+func ticks(ymax float64) int {
+	m := ymax / math.Pow(10, math.Floor(math.Log10(ymax)))
+	switch {
+	case math.Abs(m-2) < 1e-9:
+		return 4
+	default:
+		return 5
+	}
+}
+
+func label(v float64) string {
+	switch {
+	case v >= 10000 && math.Mod(v, 100) == 0:
+		return strconv.FormatFloat(v/1000, 'f', -1, 64) + "k"
+	case v == math.Trunc(v):
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+}
+
+// svg renders the four panels (throughput and p99 against concurrency,
+// for login and /users/me) as a standalone SVG, by hand.
+func (r *report) svg() string {
+	const (
+		width, height  = 960, 680
+		panelW, panelH = 470, 290
+		top            = 80
+		padL, padR     = 60, 20
+		padT, padB     = 34, 40
+	)
+	var b bytes.Buffer
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", width, height, width, height)
+	p(`<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", width, height)
+	p(`<text x="%d" y="24" font-size="16" font-weight="bold" text-anchor="middle">authd: throughput and p99 latency against concurrent clients</text>`+"\n", width/2)
+	p(`<text x="%d" y="44" fill="#555" text-anchor="middle">%s · %d cores · bcrypt cost %d · %s per point · %s</text>`+"\n",
+		width/2, html.EscapeString(r.Machine.CPU), r.Machine.Cores, r.Settings.Cost, r.Settings.Duration, r.Date.Format("2006-01-02"))
+
+	// One legend for all panels: a colour per store, dashed for the
+	// reference measured beside it.
+	lx := 120.0
+	for _, store := range r.stores() {
+		color := storeColors[store]
+		if color == "" {
+			color = "#2ca02c"
+		}
+		p(`<line x1="%.1f" y1="62" x2="%.1f" y2="62" stroke="%s" stroke-width="2"/>`+"\n", lx, lx+24, color)
+		p(`<text x="%.1f" y="66">authd on %s</text>`+"\n", lx+30, html.EscapeString(store))
+		lx += 150
+	}
+	p(`<line x1="%.1f" y1="62" x2="%.1f" y2="62" stroke="#555" stroke-width="2" stroke-dasharray="6 4"/>`+"\n", lx, lx+24)
+	p(`<text x="%.1f" y="66">reference measured beside it: bcrypt ceiling (login), bare Fiber (/users/me)</text>`+"\n", lx+30)
+
+	xs := r.Settings.Concurrency
+	for i, pn := range r.panels() {
+		ox := 10 + (i%2)*(panelW+10)
+		oy := top + (i/2)*(panelH+10)
+		x0, x1 := float64(ox+padL), float64(ox+panelW-padR)
+		y0, y1 := float64(oy+panelH-padB), float64(oy+padT)
+		maxY := 0.0
+		for _, s := range pn.series {
+			for _, pt := range s.points {
+				maxY = max(maxY, pt.y)
+			}
+		}
+		ymax := niceCeil(maxY * 1.05)
+		yOf := func(v float64) float64 { return y0 - (v/ymax)*(y0-y1) }
+		xOf := func(n int) float64 {
+			i := slices.Index(xs, n)
+			if i < 0 {
+				i = 0
+			}
+			return x0 + (float64(i)+0.5)*(x1-x0)/float64(max(len(xs), 1))
+		}
+		p(`<g class="panel">` + "\n")
+		p(`<text x="%d" y="%d" font-size="13" font-weight="bold">%s</text>`+"\n", ox+padL, oy+20, html.EscapeString(pn.title))
+		steps := ticks(ymax)
+		for k := 0; k <= steps; k++ {
+			v := ymax * float64(k) / float64(steps)
+			y := yOf(v)
+			p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x0, y, x1, y)
+			p(`<text x="%.1f" y="%.1f" text-anchor="end" fill="#555">%s</text>`+"\n", x0-6, y+4, label(v))
+		}
+		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", x0, y0, x1, y0)
+		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", x0, y0, x0, y1)
+		for _, n := range xs {
+			p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%d</text>`+"\n", xOf(n), y0+16, n)
+		}
+		p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">concurrent clients</text>`+"\n", (x0+x1)/2, y0+32)
+		for _, s := range pn.series {
+			if len(s.points) == 0 {
+				continue
+			}
+			var pts []string
+			for _, pt := range s.points {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(pt.x), yOf(pt.y)))
+			}
+			dash := ""
+			if s.dashed {
+				dash = ` stroke-dasharray="6 4"`
+			}
+			p(`<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"><title>%s</title></polyline>`+"\n", s.color, dash, strings.Join(pts, " "), html.EscapeString(s.name))
+			if !s.dashed {
+				for _, pt := range s.points {
+					p(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s, %d clients: %s</title></circle>`+"\n", xOf(pt.x), yOf(pt.y), s.color, html.EscapeString(s.name), pt.x, label(math.Round(pt.y*10)/10))
+				}
+			}
+		}
+		p("</g>\n")
+	}
+	p("</svg>\n")
+	return b.String()
+}
