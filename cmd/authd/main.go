@@ -234,6 +234,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err := api.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// fasthttp's Shutdown closes only the listeners Serve has registered:
+	// a signal that arrives before the serving goroutine got that far would
+	// leave Serve running on ln for ever. Closing ln ourselves ends it
+	// either way (Serve then returns net.ErrClosed, ignored below).
+	_ = ln.Close()
 	if ms != nil {
 		// Scrapes went on during the drain; the metrics listener closes last.
 		if err := ms.shutdown(cfg.ShutdownTimeout); err != nil {

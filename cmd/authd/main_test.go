@@ -777,3 +777,44 @@ func TestLoginTimingMedians(t *testing.T) {
 		t.Logf("attempt %d: medians %v..%v differ by more than 20%%; measuring again", attempt, lo, hi)
 	}
 }
+
+// cancelOnListening cancels the moment run logs that it is listening.
+type cancelOnListening struct {
+	syncBuffer
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnListening) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"msg":"listening"`)) {
+		w.cancel()
+	}
+	return w.syncBuffer.Write(p)
+}
+
+// TestStopRightAfterListening cancels run the moment it reports
+// listening, before the serving goroutine may have registered its
+// listener: run must still return promptly (fasthttp's Shutdown alone
+// returns at once when no listener is registered yet, and Serve would
+// then run for ever).
+func TestStopRightAfterListening(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		logs := &cancelOnListening{cancel: cancel}
+		done := make(chan error, 1)
+		vars := map[string]string{
+			"AUTHD_ADDR":           "127.0.0.1:0",
+			"AUTHD_DATABASE_URL":   filepath.Join(t.TempDir(), "stop.db"),
+			"AUTHD_BCRYPT_COST":    "4",
+			"AUTHD_SHUTDOWN_DELAY": "0s",
+		}
+		go func() { done <- run(ctx, nil, env(vars), logs, io.Discard) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: run: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: run did not return after cancel", i)
+		}
+	}
+}
