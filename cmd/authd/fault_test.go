@@ -413,7 +413,23 @@ func TestFaultPostgresOutage(t *testing.T) {
 		t.Errorf("the outage produced no 503 (did the pause take effect?): %v", d)
 	}
 
-	// Every 201 is a durable account.
+	// Wait until every circuit has closed again (/readyz probes each open
+	// one), then check that every 201 is a durable account.
+	readyBy := time.Now().Add(20 * time.Second)
+	for {
+		r, err := http.Get(in.base + "/readyz")
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(readyBy) {
+			t.Fatalf("not ready 20s after the outage")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("fully ready (all circuits closed) %v after Resume() returned", time.Since(resumed).Round(time.Millisecond))
 	v := newFaultClient(t, in.base, "pgverify", 12*time.Second, true)
 	verifyStart := time.Now()
 	ok, bad := loginAll(v, registered, workers)

@@ -170,12 +170,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	go sweep(ctx, cfg.SweepInterval, logger, svc.SweepSessions, func(ctx context.Context) (int, error) {
 		return rawLimits.DeleteExpired(ctx, time.Now())
 	})
-	ready := &readiness{store: st, circuits: watched, probe: func(ctx context.Context) {
-		// A probe through the breaker lets an open circuit's half-open
-		// trial happen even when the load balancer has stopped sending
-		// traffic because of this very readiness answer.
-		_, _ = users.ByID(ctx, 0)
-	}}
+	// A probe through each breaker lets an open circuit's half-open trial
+	// happen even when the load balancer has stopped sending traffic
+	// because of this very readiness answer. Each probe is a cheap read
+	// whose "not found" counts as success.
+	probes := map[string]func(ctx context.Context){
+		names.users:    func(ctx context.Context) { _, _ = users.ByID(ctx, 0) },
+		names.sessions: func(ctx context.Context) { _, _ = sessions.ActiveUser(ctx, "readiness-probe", 0, time.Now()) },
+		names.limits:   func(ctx context.Context) { _, _, _ = limits.Count(ctx, "readiness-probe", time.Now()) },
+	}
+	ready := &readiness{store: st, circuits: watched, probes: probes}
 	api, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		OpenAPI:        docs.OpenAPI,
@@ -318,7 +322,7 @@ func sweep(ctx context.Context, interval time.Duration, logger *slog.Logger, cle
 type readiness struct {
 	store    *opened
 	circuits []string
-	probe    func(ctx context.Context)
+	probes   map[string]func(ctx context.Context)
 	draining atomic.Bool
 }
 
@@ -326,13 +330,15 @@ func (r *readiness) check(ctx context.Context) (map[string]string, bool) {
 	checks, ok := r.store.readiness(ctx)
 	checks["circuit"] = "ok"
 	for _, name := range r.circuits {
+		if !breaker.Open(name) {
+			continue
+		}
+		if probe := r.probes[name]; probe != nil {
+			probe(ctx)
+		}
 		if breaker.Open(name) {
-			r.probe(ctx)
-			if breaker.Open(name) {
-				checks["circuit"] = "open"
-				ok = false
-			}
-			break
+			checks["circuit"] = "open"
+			ok = false
 		}
 	}
 	if r.draining.Load() {
