@@ -38,7 +38,7 @@ func TestDocsPage(t *testing.T) {
 	}
 	// Everything the page loads is served from /docs/ with the docs CSP:
 	// no CDN.
-	documented := loadSpec(t).doc.Paths.Value("/docs/{asset}").Get.Parameters.GetByInAndName("path", "asset").Schema.Value.Enum
+	documented := loadSpec(t).Doc.Paths.Value("/docs/{asset}").Get.Parameters.GetByInAndName("path", "asset").Schema.Value.Enum
 	refs := pageRef.FindAllStringSubmatch(page, -1)
 	for _, m := range refs {
 		ref := m[1]
@@ -105,7 +105,7 @@ func wantDocsHeaders(t *testing.T, r *response) {
 func TestDocsServesOnlyItsFiles(t *testing.T) {
 	h := newHarness(t)
 	// Each name the document lists is served.
-	param := loadSpec(t).doc.Paths.Value("/docs/{asset}").Get.Parameters.GetByInAndName("path", "asset")
+	param := loadSpec(t).Doc.Paths.Value("/docs/{asset}").Get.Parameters.GetByInAndName("path", "asset")
 	names := param.Schema.Value.Enum
 	if len(names) == 0 {
 		t.Fatal("docs/openapi.yaml lists no /docs/{asset} names")

@@ -30,7 +30,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	httpapi "github.com/authd/authd/adapters/http"
-	"github.com/authd/authd/adapters/metrics"
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/docs"
 	"github.com/authd/authd/domain"
@@ -51,6 +50,49 @@ const (
 )
 
 // ---------------------------------------------------------------- fakes
+
+// observation is one call of Config.Observe.
+type observation struct {
+	method, route string
+	status        int
+}
+
+// fakeMetrics stands in for adapters/metrics: it records every
+// observation and serves them, one line each, as Prometheus text.
+type fakeMetrics struct {
+	mu  sync.Mutex
+	obs []observation
+}
+
+func (m *fakeMetrics) observe(method, route string, status int, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Fiber's strings point into buffers it reuses: copy them, as
+	// adapters/metrics does by folding them to constants.
+	m.obs = append(m.obs, observation{strings.Clone(method), strings.Clone(route), status})
+}
+
+func (m *fakeMetrics) observed() []observation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.obs)
+}
+
+// count is how many observations equal o.
+func (m *fakeMetrics) count(o observation) int {
+	n := 0
+	for _, x := range m.observed() {
+		if x == o {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *fakeMetrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	fmt.Fprintf(w, "# TYPE fake_observations_total counter\nfake_observations_total %d\n", len(m.observed()))
+}
 
 // fakeUsers is an in-memory ports.UserRepository. It hands out copies so a
 // test mutating its own *domain.User cannot reach the store, and counts
@@ -701,8 +743,11 @@ type harness struct {
 	limits        *fakeRateLimits // the store behind app.Limits, used when enabled
 	logs          *syncBuffer     // the access log
 	security      *syncBuffer     // the security events, one JSON line each
-	// metrics counts the events and requests; the app serves it at /metrics.
-	metrics *metrics.Metrics
+	// metrics records what the adapter reports through Config.Observe and
+	// serves a fixed exposition at /metrics. The real adapters/metrics is
+	// not imported here (adapters do not import each other, tests
+	// included); cmd/authd's tests run the two together.
+	metrics *fakeMetrics
 
 	// ports and cfg are what the service was built from, for tests that
 	// build their own.
@@ -792,7 +837,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		limits:        newFakeRateLimits(),
 		logs:          &syncBuffer{},
 		security:      &syncBuffer{},
-		metrics:       metrics.New(),
+		metrics:       &fakeMetrics{},
 	}
 	h.events = &fakeEvents{log: slog.New(slog.NewJSONHandler(h.security, nil))}
 	var repo ports.UserRepository = h.users
@@ -811,7 +856,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Tokens:        h.tokens,
 		SessionTokens: h.sessionTokens,
 		Clock:         h.clock,
-		Events:        metrics.Events(h.events, h.metrics),
+		Events:        h.events,
 		RateLimits:    h.limits,
 		Breaches:      hc.breaches,
 	}
@@ -827,8 +872,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		JWKS:           hc.jwks,
 		RequestTimeout: hc.requestTimeout,
 		TrustedProxies: hc.trusted,
-		Observe:        h.metrics.ObserveHTTP,
-		Metrics:        h.metrics.Handler(),
+		Observe:        h.metrics.observe,
+		Metrics:        h.metrics,
 		Ready: func(context.Context) (map[string]string, bool) {
 			h.readyMu.Lock()
 			defer h.readyMu.Unlock()
