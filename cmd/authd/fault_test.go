@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/authd/authd/adapters/postgres/pgtest"
+	"github.com/authd/authd/docs/openapitest"
 )
 
 // faultPassword passes the policy: long enough, not a common password, and
@@ -101,7 +102,9 @@ func newFaultClient(t *testing.T, base, prefix string, timeout time.Duration, ke
 		DisableKeepAlives:   !keepAlive,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &faultClient{base: base, prefix: prefix, hc: &http.Client{Timeout: timeout, Transport: tr}}
+	// Every response is checked against docs/openapi.yaml, failing t.
+	checked := &openapitest.Transport{T: t, Base: tr}
+	return &faultClient{base: base, prefix: prefix, hc: &http.Client{Timeout: timeout, Transport: checked}}
 }
 
 func (c *faultClient) do(kind, method, path, body, email string) outcome {
@@ -417,7 +420,7 @@ func TestFaultPostgresOutage(t *testing.T) {
 	// one), then check that every 201 is a durable account.
 	readyBy := time.Now().Add(20 * time.Second)
 	for {
-		r, err := http.Get(in.base + "/readyz")
+		r, err := openapitest.Client(t, nil).Get(in.base + "/readyz")
 		if err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {

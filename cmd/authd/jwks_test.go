@@ -26,6 +26,8 @@ import (
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/authd/authd/docs/openapitest"
 )
 
 // testKeyPEM generates a key ("Ed25519" or "P-256") and returns its
@@ -149,8 +151,8 @@ type downstreamKey struct {
 
 // fetchJWKS downloads a key set and builds each public key from its JWK
 // members (x for Ed25519; x and y for P-256).
-func fetchJWKS(url string) (map[string]downstreamKey, http.Header, error) {
-	res, err := http.Get(url)
+func fetchJWKS(t *testing.T, url string) (map[string]downstreamKey, http.Header, error) {
+	res, err := openapitest.Client(t, nil).Get(url)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -244,10 +246,10 @@ func TestDownstreamVerifiesWithJWKS(t *testing.T) {
 			in := start(t, with(asymmetricVars(filepath.Join(t.TempDir(), "authd.db"), priv),
 				"AUTHD_JWT_ISSUER", iss, "AUTHD_JWT_AUDIENCE", aud))
 			login := signUp(t, in, "downstream@example.com")
-			token := login["access_token"].(string)
+			token := str(t, login, "access_token")
 			user := in.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+token).json(t)
 
-			keys, header, err := fetchJWKS(in.base + "/.well-known/jwks.json")
+			keys, header, err := fetchJWKS(t, in.base + "/.well-known/jwks.json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,18 +264,18 @@ func TestDownstreamVerifiesWithJWKS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("downstream verification: %v", err)
 			}
-			if claims.Subject != strconv.FormatFloat(user["id"].(float64), 'f', -1, 64) {
+			if claims.Subject != strconv.FormatFloat(num(t, user, "id"), 'f', -1, 64) {
 				t.Errorf("sub %q, want the user id %v", claims.Subject, user["id"])
 			}
 			h := tokenHeader(t, token)
 			wantAlg := map[string]string{"Ed25519": "EdDSA", "P-256": "ES256"}[kind]
-			if h["alg"] != wantAlg || keys[h["kid"].(string)].alg != wantAlg {
+			if h["alg"] != wantAlg || keys[str(t, h, "kid")].alg != wantAlg {
 				t.Errorf("header %v", h)
 			}
 
 			// What the downstream checks refuse.
 			parts := strings.Split(token, ".")
-			otherKeys, _, err := fetchJWKS(start(t, asymmetricVars(filepath.Join(t.TempDir(), "other.db"), mustKey(t, kind))).base + "/.well-known/jwks.json")
+			otherKeys, _, err := fetchJWKS(t, start(t, asymmetricVars(filepath.Join(t.TempDir(), "other.db"), mustKey(t, kind))).base + "/.well-known/jwks.json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,15 +315,15 @@ func TestAlgorithmConfusionRejected(t *testing.T) {
 	vars := with(asymmetricVars(filepath.Join(t.TempDir(), "authd.db"), priv),
 		"AUTHD_JWT_SECRET", "an-hs256-secret-kept-for-verification-only")
 	in := start(t, vars)
-	genuine := signUp(t, in, "confused@example.com")["access_token"].(string)
+	genuine := str(t, signUp(t, in, "confused@example.com"), "access_token")
 	if s := me(in, genuine); s != 200 {
 		t.Fatalf("genuine token: %d", s)
 	}
-	keys, _, err := fetchJWKS(in.base + "/.well-known/jwks.json")
+	keys, _, err := fetchJWKS(t, in.base + "/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	kid := tokenHeader(t, genuine)["kid"].(string)
+	kid := str(t, tokenHeader(t, genuine), "kid")
 	rawPub := []byte(keys[kid].key.(ed25519.PublicKey))
 
 	// The forged tokens carry the genuine claims (a live session), so
@@ -365,8 +367,8 @@ func TestKeyRotation(t *testing.T) {
 	// Before: A signs.
 	step0 := start(t, asymmetricVars(db, aPriv))
 	login := signUp(t, step0, "rotate@example.com")
-	tokA, refresh := login["access_token"].(string), login["refresh_token"].(string)
-	kidA := tokenHeader(t, tokA)["kid"].(string)
+	tokA, refresh := str(t, login, "access_token"), str(t, login, "refresh_token")
+	kidA := str(t, tokenHeader(t, tokA), "kid")
 	if kids := jwksKIDs(t, step0); strings.Join(kids, ",") != kidA {
 		t.Fatalf("before: JWKS %v, want [%s]", kids, kidA)
 	}
@@ -377,7 +379,7 @@ func TestKeyRotation(t *testing.T) {
 	if s := me(step1, tokA); s != 200 {
 		t.Errorf("step 1: A's token: %d", s)
 	}
-	if kid := tokenHeader(t, logIn(t, step1, "rotate@example.com")["access_token"].(string))["kid"]; kid != kidA {
+	if kid := tokenHeader(t, str(t, logIn(t, step1, "rotate@example.com"), "access_token"))["kid"]; kid != kidA {
 		t.Errorf("step 1 signs with %v, want A", kid)
 	}
 	kids := jwksKIDs(t, step1)
@@ -389,7 +391,7 @@ func TestKeyRotation(t *testing.T) {
 	// Step 2: B signs (a file path this time), A only verifies. An
 	// instance still on step 1 accepts B's tokens: that is what step 1 is for.
 	step2 := start(t, with(asymmetricVars(db, bPrivFile), "AUTHD_JWT_VERIFICATION_KEYS", aPubFile))
-	tokB := logIn(t, step2, "rotate@example.com")["access_token"].(string)
+	tokB := str(t, logIn(t, step2, "rotate@example.com"), "access_token")
 	if kid := tokenHeader(t, tokB)["kid"]; kid != kidB {
 		t.Errorf("step 2 signs with %v, want B %s", kid, kidB)
 	}
@@ -408,7 +410,7 @@ func TestKeyRotation(t *testing.T) {
 	// Sessions do not depend on the signing key: a refresh token from
 	// before the rotation still refreshes, into a B token.
 	r := step2.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh+`"}`)
-	if r.status != 200 || tokenHeader(t, r.json(t)["access_token"].(string))["kid"] != kidB {
+	if r.status != 200 || tokenHeader(t, str(t, r.json(t), "access_token"))["kid"] != kidB {
 		t.Errorf("refresh across the rotation: %d %s", r.status, r.body)
 	}
 	step1.stop(t)
@@ -438,7 +440,7 @@ func TestSwitchFromSecretToSigningKey(t *testing.T) {
 	priv, _ := testKeyPEM(t, "Ed25519")
 
 	hs := start(t, map[string]string{"AUTHD_DATABASE_URL": db, "AUTHD_JWT_SECRET": secret})
-	tokHS := signUp(t, hs, "switch@example.com")["access_token"].(string)
+	tokHS := str(t, signUp(t, hs, "switch@example.com"), "access_token")
 	if h := tokenHeader(t, tokHS); h["alg"] != "HS256" || h["kid"] == "" {
 		t.Errorf("HS256 token header %v", h)
 	}
@@ -448,7 +450,7 @@ func TestSwitchFromSecretToSigningKey(t *testing.T) {
 	hs.stop(t)
 
 	both := start(t, with(asymmetricVars(db, priv), "AUTHD_JWT_SECRET", secret))
-	tokEd := logIn(t, both, "switch@example.com")["access_token"].(string)
+	tokEd := str(t, logIn(t, both, "switch@example.com"), "access_token")
 	if alg := tokenHeader(t, tokEd)["alg"]; alg != "EdDSA" {
 		t.Errorf("after the switch, tokens are %v", alg)
 	}
@@ -471,7 +473,7 @@ func TestSwitchFromSecretToSigningKey(t *testing.T) {
 func TestDevelopmentGeneratesRefreshKey(t *testing.T) {
 	in := start(t, with(asymmetricVars(filepath.Join(t.TempDir(), "authd.db"), mustKey(t, "Ed25519")), "AUTHD_REFRESH_TOKEN_KEY", ""))
 	login := signUp(t, in, "dev@example.com")
-	if r := in.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`); r.status != 200 {
+	if r := in.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+str(t, login, "refresh_token")+`"}`); r.status != 200 {
 		t.Errorf("refresh: %d %s", r.status, r.body)
 	}
 	if !strings.Contains(in.logs.String(), "AUTHD_REFRESH_TOKEN_KEY is not set") {

@@ -22,6 +22,7 @@ import (
 	"github.com/authd/authd/adapters/postgres"
 	"github.com/authd/authd/adapters/postgres/pgtest"
 	"github.com/authd/authd/adapters/sqlite"
+	"github.com/authd/authd/docs/openapitest"
 )
 
 // syncBuffer collects what run writes to stdout, safe for concurrent use.
@@ -66,6 +67,10 @@ func listenAddr(t *testing.T, logs interface{ String() string }, done <-chan err
 type client struct {
 	t    *testing.T
 	base string
+	// notAPI marks a listener docs/openapi.yaml does not describe (the
+	// separate metrics listener, a plain Prometheus endpoint); its
+	// responses are not checked against the document.
+	notAPI bool
 }
 
 type response struct {
@@ -99,7 +104,13 @@ func (c client) do(method, path, body string, header ...string) response {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	// Every response from authd's API is checked against
+	// docs/openapi.yaml.
+	hc := openapitest.Client(c.t, nil)
+	if c.notAPI {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -109,6 +120,27 @@ func (c client) do(method, path, body string, header ...string) response {
 		c.t.Fatal(err)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// str returns m[key] as a string. A missing member or another type fails
+// t, instead of panicking (which would end every test in the package).
+func str(t testing.TB, m map[string]any, key string) string {
+	t.Helper()
+	v, ok := m[key].(string)
+	if !ok {
+		t.Fatalf("%q = %#v, want a string (in %v)", key, m[key], m)
+	}
+	return v
+}
+
+// num is str for JSON numbers.
+func num(t testing.TB, m map[string]any, key string) float64 {
+	t.Helper()
+	v, ok := m[key].(float64)
+	if !ok {
+		t.Fatalf("%q = %#v, want a number (in %v)", key, m[key], m)
+	}
+	return v
 }
 
 // expectProblem checks an RFC 9457 error response.
@@ -233,7 +265,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	if user["email"] != "alice@example.com" || user["is_active"] != true || user["id"] == nil {
 		t.Errorf("register body %s", r.body)
 	}
-	created, err := time.Parse(time.RFC3339, user["created_at"].(string))
+	created, err := time.Parse(time.RFC3339, str(t, user, "created_at"))
 	if err != nil || created.Location() != time.UTC || time.Since(created) > time.Minute {
 		t.Errorf("created_at %v: %v", user["created_at"], err)
 	}
@@ -273,10 +305,10 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
 	}
 	tok := r.json(t)
-	if tok["token_type"] != "bearer" || tok["expires_in"] != float64(86400) || !strings.HasPrefix(tok["access_token"].(string), "eyJ") {
+	if tok["token_type"] != "bearer" || tok["expires_in"] != float64(86400) || !strings.HasPrefix(str(t, tok, "access_token"), "eyJ") {
 		t.Errorf("login body %s", r.body)
 	}
-	access := tok["access_token"].(string)
+	access := str(t, tok, "access_token")
 	refresh, _ := tok["refresh_token"].(string)
 	if len(refresh) < 43 || tok["refresh_expires_in"] != float64(30*24*3600) {
 		t.Errorf("login refresh fields: %s", r.body)
@@ -349,7 +381,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	if again := c.do("POST", "/api/v1/auth/refresh", `{"refresh_token":"`+refresh+`"}`); again.status != 200 || again.json(t)["refresh_token"] != next {
 		t.Errorf("retry within grace: %d %s", again.status, again.body)
 	}
-	newAccess := rotated["access_token"].(string)
+	newAccess := str(t, rotated, "access_token")
 	if r := c.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+newAccess); r.status != 200 {
 		t.Errorf("me with refreshed token: %d", r.status)
 	}
@@ -368,7 +400,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	var accesses []string
 	for i := 0; i < 2; i++ {
 		r := c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"`+password+`"}`)
-		accesses = append(accesses, r.json(t)["access_token"].(string))
+		accesses = append(accesses, str(t, r.json(t), "access_token"))
 	}
 	if r := c.do("POST", "/api/v1/auth/logout/all", "", "Authorization", "Bearer "+accesses[0]); r.status != 204 {
 		t.Errorf("logout/all: %d %s", r.status, r.body)
@@ -499,7 +531,7 @@ func TestPostgresOutage(t *testing.T) {
 	if r := in.do("POST", "/api/v1/auth/register", creds); r.status != 201 {
 		t.Fatalf("register: %d %s", r.status, r.body)
 	}
-	token := in.do("POST", "/api/v1/auth/login", creds).json(t)["access_token"].(string)
+	token := str(t, in.do("POST", "/api/v1/auth/login", creds).json(t), "access_token")
 
 	if err := pg.Pause(); err != nil {
 		t.Fatal(err)
@@ -554,7 +586,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 		t.Fatalf("register: %d %s", r.status, r.body)
 	}
 	login := b.do("POST", "/api/v1/auth/login", creds)
-	refresh := login.json(t)["refresh_token"].(string)
+	refresh := str(t, login.json(t), "refresh_token")
 
 	const n = 10
 	got := make([]response, n)
@@ -576,7 +608,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("concurrent refresh: %d %s", r.status, r.body)
 		}
-		successors[r.json(t)["refresh_token"].(string)] = true
+		successors[str(t, r.json(t), "refresh_token")] = true
 	}
 	if len(successors) != 1 {
 		t.Fatalf("%d different successors, want 1", len(successors))
@@ -585,7 +617,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 	for s := range successors {
 		next = s
 	}
-	access := got[0].json(t)["access_token"].(string)
+	access := str(t, got[0].json(t), "access_token")
 	if r := b.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+access); r.status != 200 {
 		t.Fatalf("me on the other instance: %d", r.status)
 	}
@@ -611,7 +643,7 @@ func TestSessionSweep(t *testing.T) {
 	in.do("POST", "/api/v1/auth/register", creds)
 	var refresh []string
 	for i := 0; i < 5; i++ {
-		refresh = append(refresh, in.do("POST", "/api/v1/auth/login", creds).json(t)["refresh_token"].(string))
+		refresh = append(refresh, str(t, in.do("POST", "/api/v1/auth/login", creds).json(t), "refresh_token"))
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {

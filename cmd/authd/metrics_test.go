@@ -31,7 +31,7 @@ func TestMetricsListener(t *testing.T) {
 				"AUTHD_DATABASE_URL": newDB(t),
 				"AUTHD_METRICS_ADDR": "127.0.0.1:0",
 			})
-			scrape := client{t: t, base: "http://" + metricsAddr(t, in)}
+			scrape := client{t: t, base: "http://" + metricsAddr(t, in), notAPI: true}
 			if scrape.base == in.base {
 				t.Fatalf("metrics and API share %s", in.base)
 			}

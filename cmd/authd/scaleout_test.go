@@ -30,8 +30,8 @@ func TestInstancesShareUsersAndKeys(t *testing.T) {
 		t.Fatalf("register through a: %d %s", r.status, r.body)
 	}
 	expectProblem(t, b.do("POST", "/api/v1/auth/register", creds), 400, "Email already registered")
-	fromB := logIn(t, b, "scale@example.com")["access_token"].(string)
-	fromA := logIn(t, a, "scale@example.com")["access_token"].(string)
+	fromB := str(t, logIn(t, b, "scale@example.com"), "access_token")
+	fromA := str(t, logIn(t, a, "scale@example.com"), "access_token")
 	for name, status := range map[string]int{
 		"b's token at a": me(a, fromB),
 		"a's token at b": me(b, fromA),
