@@ -249,7 +249,7 @@ func TestDownstreamVerifiesWithJWKS(t *testing.T) {
 			token := str(t, login, "access_token")
 			user := in.do("GET", "/api/v1/users/me", "", "Authorization", "Bearer "+token).json(t)
 
-			keys, header, err := fetchJWKS(t, in.base + "/.well-known/jwks.json")
+			keys, header, err := fetchJWKS(t, in.base+"/.well-known/jwks.json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,7 +275,7 @@ func TestDownstreamVerifiesWithJWKS(t *testing.T) {
 
 			// What the downstream checks refuse.
 			parts := strings.Split(token, ".")
-			otherKeys, _, err := fetchJWKS(t, start(t, asymmetricVars(filepath.Join(t.TempDir(), "other.db"), mustKey(t, kind))).base + "/.well-known/jwks.json")
+			otherKeys, _, err := fetchJWKS(t, start(t, asymmetricVars(filepath.Join(t.TempDir(), "other.db"), mustKey(t, kind))).base+"/.well-known/jwks.json")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +319,7 @@ func TestAlgorithmConfusionRejected(t *testing.T) {
 	if s := me(in, genuine); s != 200 {
 		t.Fatalf("genuine token: %d", s)
 	}
-	keys, _, err := fetchJWKS(t, in.base + "/.well-known/jwks.json")
+	keys, _, err := fetchJWKS(t, in.base+"/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}
