@@ -265,3 +265,36 @@ func grepLines(s, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestRequestCounts: with Config.Requests, each request the app serves
+// (whatever its status) is counted as started and, once its handler
+// returned, completed.
+func TestRequestCounts(t *testing.T) {
+	h := newHarness(t)
+	svc, err := app.New(h.ports, h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts httpapi.RequestCounts
+	f, err := httpapi.New(httpapi.Config{
+		OpenAPI:  docs.OpenAPI,
+		Ready:    func(context.Context) (map[string]string, bool) { return nil, true },
+		Requests: &counts,
+	}, svc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, target := range []string{"/healthz", "/nowhere", mePath} {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		res, err := f.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		checkResponse(t, req, &response{status: res.StatusCode, header: res.Header, body: body})
+		if s, c := counts.Started.Load(), counts.Completed.Load(); s != int64(i+1) || c != int64(i+1) {
+			t.Errorf("after %d requests: started %d, completed %d", i+1, s, c)
+		}
+	}
+}

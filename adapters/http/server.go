@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -56,7 +57,14 @@ type Config struct {
 	Observe func(method, route string, status int, d time.Duration)
 	// Metrics, when set, is served at GET /metrics.
 	Metrics nethttp.Handler
+	// Requests, when set, counts requests as the first middleware sees
+	// them and as their handlers return; cmd/authd logs both once drained.
+	Requests *RequestCounts
 }
+
+// RequestCounts counts requests the server has read (Started) and
+// finished handling (Completed); after a graceful drain they are equal.
+type RequestCounts struct{ Started, Completed atomic.Int64 }
 
 type server struct {
 	svc     *app.Service
@@ -97,6 +105,9 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  cfg.IdleTimeout,
 	})
+	if c := cfg.Requests; c != nil {
+		f.Use(func(ctx *fiber.Ctx) error { c.Started.Add(1); defer c.Completed.Add(1); return ctx.Next() })
+	}
 	f.Use(s.requestID, s.identifyClient, s.accessLog, recover.New(), securityHeaders, s.deadline)
 	if len(cfg.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{

@@ -180,6 +180,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		names.limits:   func(ctx context.Context) { _, _, _ = limits.Count(ctx, "readiness-probe", time.Now()) },
 	}
 	ready := &readiness{store: st, circuits: watched, probes: probes}
+	var requests httpapi.RequestCounts
 	api, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    cfg.CORSOrigins,
 		OpenAPI:        docs.OpenAPI,
@@ -192,6 +193,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		IdleTimeout:    cfg.IdleTimeout,
 		Observe:        m.ObserveHTTP,
 		Metrics:        metricsOnAPI(cfg, m),
+		Requests:       &requests,
 	}, svc, logger)
 	if err != nil {
 		return err
@@ -233,7 +235,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	// requests, then let in-flight ones finish; the pools close last
 	// (deferred above).
 	ready.draining.Store(true)
-	logger.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "drain_timeout", cfg.ShutdownTimeout.String())
+	logger.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "drain_timeout", cfg.ShutdownTimeout.String(), "requests_in_flight", requests.Started.Load()-requests.Completed.Load())
 	time.Sleep(cfg.ShutdownDelay)
 	if err := api.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -252,7 +254,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("server stopped: %w", err)
 	}
-	logger.Info("stopped")
+	logger.Info("stopped", "requests_started", requests.Started.Load(), "requests_completed", requests.Completed.Load())
 	return nil
 }
 
