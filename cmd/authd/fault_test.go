@@ -48,6 +48,7 @@ type outcome struct {
 	// From httptrace: the connection was reused (keep-alive), dialing
 	// failed, the first response byte arrived.
 	reused, dialFailed, gotByte bool
+	wrote                       bool   // the whole request was written to the connection
 	conn                        string // the connection's local address
 	connClose                   bool   // the response said Connection: close
 }
@@ -113,7 +114,7 @@ func (c *faultClient) do(kind, method, path, body, email string) outcome {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	var reused, dialFailed, gotByte atomic.Bool
+	var reused, dialFailed, gotByte, wrote atomic.Bool
 	var conn atomic.Value
 	trace := &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
@@ -122,6 +123,7 @@ func (c *faultClient) do(kind, method, path, body, email string) outcome {
 		},
 		ConnectDone:          func(_, _ string, err error) { dialFailed.Store(err != nil) },
 		GotFirstResponseByte: func() { gotByte.Store(true) },
+		WroteRequest:         func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, c.base+path, rd)
 	if err != nil {
@@ -140,7 +142,7 @@ func (c *faultClient) do(kind, method, path, body, email string) outcome {
 	}
 	o.end = time.Now()
 	o.err = err
-	o.reused, o.dialFailed, o.gotByte = reused.Load(), dialFailed.Load(), gotByte.Load()
+	o.reused, o.dialFailed, o.gotByte, o.wrote = reused.Load(), dialFailed.Load(), gotByte.Load(), wrote.Load()
 	o.conn, _ = conn.Load().(string)
 	return o
 }
@@ -267,11 +269,26 @@ func loginAll(c *faultClient, emails []string, workers int) (ok int, bad []outco
 }
 
 // TestFaultPostgresOutage stops PostgreSQL for 10 s under a steady load of
-// registrations and logins: no request may hang past the request timeout,
-// every refusal must be a 503 problem with Retry-After (no 500, 401 or
-// dropped connection), authd must recover by itself, and every
+// registrations and logins, once cleanly (pg_ctl stop -m fast: sessions
+// are terminated, a checkpoint is written) and once as a crash (-m
+// immediate: the server process exits at once, mid-query, and restarts
+// with crash recovery). Either way no request may hang past the request
+// timeout, every refusal must be a 503 problem with Retry-After (no 500,
+// 401 or dropped connection), authd must recover by itself, and every
 // registration that was answered 201 must be able to log in afterwards.
 func TestFaultPostgresOutage(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		stop func(*pgtest.Server) error
+	}{
+		{"fast", (*pgtest.Server).Pause},
+		{"immediate", (*pgtest.Server).Crash},
+	} {
+		t.Run(c.name, func(t *testing.T) { testFaultPostgresOutage(t, c.stop) })
+	}
+}
+
+func testFaultPostgresOutage(t *testing.T, stopPG func(*pgtest.Server) error) {
 	const (
 		requestTimeout = 2 * time.Second
 		margin         = 1500 * time.Millisecond
@@ -329,7 +346,7 @@ func TestFaultPostgresOutage(t *testing.T) {
 
 	time.Sleep(before)
 	pauseStart := time.Now()
-	if err := pg.Pause(); err != nil {
+	if err := stopPG(pg); err != nil {
 		t.Fatal(err)
 	}
 	paused := time.Now()
@@ -515,7 +532,10 @@ func (p *process) wait(t *testing.T, timeout time.Duration) error {
 
 // TestFaultSQLiteKill SIGKILLs authd in the middle of a burst of concurrent
 // registrations on SQLite, restarts it on the same file, and checks that
-// every registration answered 201 survived: the 201 means committed.
+// every registration answered 201 survived: the 201 means committed. At
+// least one registration must have been in flight at the kill (written to
+// the server before it, never answered), or the kill did not interrupt a
+// write and the test proved nothing.
 func TestFaultSQLiteKill(t *testing.T) {
 	const (
 		workers = 8
@@ -594,8 +614,17 @@ func TestFaultSQLiteKill(t *testing.T) {
 			unexpected = append(unexpected, o)
 		}
 	}
+	inFlight := 0
+	for _, o := range all {
+		if o.err != nil && o.wrote && o.start.Before(killedAt) {
+			inFlight++
+		}
+	}
 	sum := count(all)
-	t.Logf("burst: %d workers, %v; killed (%v) after the %dth 201", workers, sum, exitErr, killAt)
+	t.Logf("burst: %d workers, %v; killed (%v) after the %dth 201; %d registrations in flight at the kill (sent, never answered)", workers, sum, exitErr, killAt, inFlight)
+	if inFlight == 0 {
+		t.Error("no registration was in flight at the kill; the test proved nothing about a kill mid-write")
+	}
 	t.Logf("outcomes: %d answered 201, %d without an answer after the kill, %d unexpected", len(ok), len(inDoubt), len(unexpected))
 	for _, o := range unexpected {
 		t.Errorf("unexpected outcome: %v", o)

@@ -10,7 +10,7 @@ import (
 // tools such as cmd/authbench): the same initdb/pg_ctl set-up as Start and
 // New, including running the binaries as the postgres user when the caller
 // is root. It returns an error, never skips; the caller must Stop it.
-func StartCluster() (*Server, error) { return start() }
+func StartCluster() (*Server, error) { return start(false) }
 
 var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 

@@ -39,6 +39,9 @@ type Server struct {
 	bin     string
 	asUser  string // run the binaries as this user (when the tests run as root)
 	stopped bool
+	// durable: a commit is acknowledged only once its WAL is written, so
+	// it survives Crash (the shared cluster trades that for speed).
+	durable bool
 }
 
 var (
@@ -64,7 +67,7 @@ func Main(m *testing.M) {
 // be started here.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	once.Do(func() { shared, startEr = start() })
+	once.Do(func() { shared, startEr = start(false) })
 	if startEr != nil {
 		if os.Getenv(RequireEnv) == "1" {
 			tb.Fatalf("PostgreSQL is required (%s=1) but could not be started: %v", RequireEnv, startEr)
@@ -75,10 +78,11 @@ func Start(tb testing.TB) *Server {
 }
 
 // New starts a dedicated cluster for tb (not the shared one), for tests
-// that stop and restart the server. It is removed when tb ends.
+// that stop, crash and restart the server. Its commits survive Crash
+// (synchronous_commit on). It is removed when tb ends.
 func New(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := start()
+	s, err := start(true)
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
 			tb.Fatalf("PostgreSQL is required (%s=1) but could not be started: %v", RequireEnv, err)
@@ -98,6 +102,12 @@ func New(tb testing.TB) *Server {
 // lose recent commits), so clients see the database go away; Resume starts
 // it again on the same port.
 func (s *Server) Pause() error { return s.pgStop("fast") }
+
+// Crash stops the server process at once, as a crash would (pg_ctl stop
+// -m immediate: no checkpoint, clients cut off mid-query); Resume then
+// starts it again with crash recovery. Commits acknowledged before it
+// survive on a cluster from New.
+func (s *Server) Crash() error { return s.pgStop("immediate") }
 
 func (s *Server) pgStop(mode string) error {
 	out, err := s.command("pg_ctl", "-D", s.data(), "-m", mode, "-w", "stop").CombinedOutput()
@@ -122,7 +132,7 @@ func (s *Server) options() string {
 		"-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
+		"-c", "synchronous_commit=" + map[bool]string{true: "on", false: "off"}[s.durable],
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=300",
 	}, " ")
@@ -178,7 +188,7 @@ func (s *Server) psql(db, sql string) ([]byte, error) {
 	return s.command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", s.dir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", db, "-c", sql).CombinedOutput()
 }
 
-func start() (*Server, error) {
+func start(durable bool) (*Server, error) {
 	bin, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -187,7 +197,7 @@ func start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, bin: bin}
+	s := &Server{dir: dir, bin: bin, durable: durable}
 	// initdb refuses to run as root: hand the directory to postgres.
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
