@@ -374,8 +374,12 @@ func TestDeployManifests(t *testing.T) {
 }
 
 // checkShutdownFits checks that an authd container (one given AUTHD_*
-// variables) finishes its preStop sleep and AUTHD_SHUTDOWN_TIMEOUT before
-// the kubelet's SIGKILL.
+// variables) finishes its shutdown before the kubelet's SIGKILL. As
+// docs/operations.md says, that takes the preStop sleep, then
+// AUTHD_SHUTDOWN_DELAY (readyz draining, listener open), then up to
+// AUTHD_SHUTDOWN_TIMEOUT for the API's in-flight requests, then, with
+// AUTHD_METRICS_ADDR set, up to AUTHD_SHUTDOWN_TIMEOUT again for the
+// metrics listener, which closes last.
 func checkShutdownFits(t *testing.T, file string, c *yaml.Node, grace time.Duration) {
 	t.Helper()
 	vars := map[string]string{}
@@ -387,8 +391,11 @@ func checkShutdownFits(t *testing.T, file string, c *yaml.Node, grace time.Durat
 				continue
 			}
 			isAuthd = true
-			if v := yamlGet(e, "value"); v != nil && name.Value == "AUTHD_SHUTDOWN_TIMEOUT" {
-				vars[name.Value] = v.Value
+			switch name.Value {
+			case "AUTHD_SHUTDOWN_TIMEOUT", "AUTHD_SHUTDOWN_DELAY", "AUTHD_METRICS_ADDR":
+				if v := yamlGet(e, "value"); v != nil {
+					vars[name.Value] = v.Value
+				}
 			}
 		}
 	}
@@ -409,9 +416,15 @@ func checkShutdownFits(t *testing.T, file string, c *yaml.Node, grace time.Durat
 		}
 		sleep = time.Duration(n) * time.Second
 	}
-	if sleep+cfg.ShutdownTimeout >= grace {
-		t.Errorf("deploy/%s:%d: terminationGracePeriodSeconds (%v) must exceed the preStop sleep (%v) plus AUTHD_SHUTDOWN_TIMEOUT (%v)",
-			file, c.Line, grace, sleep, cfg.ShutdownTimeout)
+	budget := sleep + cfg.ShutdownDelay + cfg.ShutdownTimeout
+	metricsDrain := time.Duration(0)
+	if cfg.MetricsAddr != "" {
+		metricsDrain = cfg.ShutdownTimeout
+	}
+	budget += metricsDrain
+	if budget >= grace {
+		t.Errorf("deploy/%s:%d: terminationGracePeriodSeconds (%v) must exceed the preStop sleep (%v) + AUTHD_SHUTDOWN_DELAY (%v) + AUTHD_SHUTDOWN_TIMEOUT (%v) + the metrics listener's drain (%v) = %v",
+			file, c.Line, grace, sleep, cfg.ShutdownDelay, cfg.ShutdownTimeout, metricsDrain, budget)
 	}
 }
 
