@@ -738,9 +738,11 @@ func TestBinary(t *testing.T) {
 
 // TestLoginTimingMedians checks that a login reveals nothing by its
 // duration: unknown email, inactive account and wrong password must take
-// about as long (medians within 20%), because each pays one bcrypt
-// comparison at the configured cost. Cases are interleaved so drift in the
-// machine's load hits all three alike.
+// about as long, because each pays one bcrypt comparison at the configured
+// cost. The rule (docs/security.md says the same): 25 interleaved rounds
+// of the three cases (interleaved so drift in the machine's load hits all
+// three alike), the median of each, and the slowest median at most 1.2
+// times the fastest, in at least one of up to three attempts.
 func TestLoginTimingMedians(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test")
