@@ -10,6 +10,9 @@ package http_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +44,22 @@ func checkResponse(t testing.TB, req *http.Request, r *response) {
 func validateResponse(t testing.TB, req *http.Request, r *response) string {
 	t.Helper()
 	return openapitest.Check(t, req, r.status, r.header, r.body)
+}
+
+// checkingProxy serves a reverse proxy to target (a harness's listen
+// URL) whose responses are validated like checkedClient's, for clients
+// that are not Go code: the browser test points Chromium at it.
+func checkingProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.Transport = checkedClient(t, nil).Transport
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // checkedClient is an http.Client for requests to a harness served on a
