@@ -380,7 +380,7 @@ func TestDeployManifests(t *testing.T) {
 // AUTHD_SHUTDOWN_TIMEOUT for the API's in-flight requests, then, with
 // AUTHD_METRICS_ADDR set, up to AUTHD_SHUTDOWN_TIMEOUT again for the
 // metrics listener, which closes last.
-func checkShutdownFits(t *testing.T, file string, c *yaml.Node, grace time.Duration) {
+func checkShutdownFits(t errorReporter, file string, c *yaml.Node, grace time.Duration) {
 	t.Helper()
 	vars := map[string]string{}
 	isAuthd := false
@@ -425,6 +425,54 @@ func checkShutdownFits(t *testing.T, file string, c *yaml.Node, grace time.Durat
 	if budget >= grace {
 		t.Errorf("deploy/%s:%d: terminationGracePeriodSeconds (%v) must exceed the preStop sleep (%v) + AUTHD_SHUTDOWN_DELAY (%v) + AUTHD_SHUTDOWN_TIMEOUT (%v) + the metrics listener's drain (%v) = %v",
 			file, c.Line, grace, sleep, cfg.ShutdownDelay, cfg.ShutdownTimeout, metricsDrain, budget)
+	}
+}
+
+// errorReporter is the part of testing.TB checkShutdownFits uses, so its
+// self-test can collect the errors.
+type errorReporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
+type collectErrors []string
+
+func (c *collectErrors) Helper() {}
+func (c *collectErrors) Errorf(format string, args ...any) {
+	*c = append(*c, fmt.Sprintf(format, args...))
+}
+
+// TestShutdownBudgetCountsDelayAndMetrics: a container whose grace period
+// covers preStop + AUTHD_SHUTDOWN_TIMEOUT but not AUTHD_SHUTDOWN_DELAY, or
+// not the metrics listener's drain, is refused.
+func TestShutdownBudgetCountsDelayAndMetrics(t *testing.T) {
+	container := func(env ...string) *yaml.Node {
+		doc := "lifecycle: {preStop: {sleep: {seconds: 5}}}\nenv:\n"
+		for i := 0; i+1 < len(env); i += 2 {
+			doc += "  - {name: " + env[i] + ", value: \"" + env[i+1] + "\"}\n"
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n.Content[0]
+	}
+	for _, c := range []struct {
+		name  string
+		env   []string
+		grace time.Duration
+		fits  bool
+	}{
+		{"fits", []string{"AUTHD_SHUTDOWN_TIMEOUT", "20s", "AUTHD_SHUTDOWN_DELAY", "1s"}, 30 * time.Second, true},
+		{"delay overflows", []string{"AUTHD_SHUTDOWN_TIMEOUT", "20s", "AUTHD_SHUTDOWN_DELAY", "6s"}, 30 * time.Second, false},
+		{"metrics drain overflows", []string{"AUTHD_SHUTDOWN_TIMEOUT", "10s", "AUTHD_SHUTDOWN_DELAY", "1s", "AUTHD_METRICS_ADDR", ":9090"}, 20 * time.Second, false},
+		{"metrics drain fits", []string{"AUTHD_SHUTDOWN_TIMEOUT", "10s", "AUTHD_SHUTDOWN_DELAY", "1s", "AUTHD_METRICS_ADDR", ":9090"}, 30 * time.Second, true},
+	} {
+		var errs collectErrors
+		checkShutdownFits(&errs, "test.yaml", container(c.env...), c.grace)
+		if fits := len(errs) == 0; fits != c.fits {
+			t.Errorf("%s: fits = %v, want %v (%v)", c.name, fits, c.fits, errs)
+		}
 	}
 }
 
