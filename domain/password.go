@@ -93,10 +93,16 @@ func passwordKey(s string) string {
 func NormalizePassword(raw string) (string, error) {
 	n, ok := normalizePassword(raw)
 	if !ok {
-		return "", Invalid(FieldError{Field: "password", Message: msgPasswordNotUTF8})
+		return "", ErrPasswordNotUTF8
 	}
 	return n, nil
 }
+
+// ErrPasswordNotUTF8 is the EINVALID error, on the field "password", for a
+// password that is not valid UTF-8. NormalizePassword and the policy return
+// it; a decoder that would otherwise repair the bytes (encoding/json turns
+// them into U+FFFD) returns it too, so the client gets one answer.
+var ErrPasswordNotUTF8 = Invalid(FieldError{Field: "password", Message: msgPasswordNotUTF8})
 
 func normalizePassword(raw string) (string, bool) {
 	if !utf8.ValidString(raw) {

@@ -645,3 +645,14 @@ func TestMergeInvalid(t *testing.T) {
 		}
 	})
 }
+
+func TestErrPasswordNotUTF8(t *testing.T) {
+	want := []domain.FieldError{{Field: "password", Message: msgNotUTF8}}
+	if domain.ErrorCode(domain.ErrPasswordNotUTF8) != domain.EINVALID || !slices.Equal(domain.ErrorFields(domain.ErrPasswordNotUTF8), want) {
+		t.Errorf("ErrPasswordNotUTF8 = %v, fields %+v", domain.ErrPasswordNotUTF8, domain.ErrorFields(domain.ErrPasswordNotUTF8))
+	}
+	err := domain.PasswordPolicy{}.Validate("kqzvmwtx\xff", domain.Email{})
+	if domain.ErrorMessage(err) != domain.ErrorMessage(domain.ErrPasswordNotUTF8) || !slices.Equal(domain.ErrorFields(err), want) {
+		t.Errorf("Validate of invalid UTF-8 = %v, want the same answer as ErrPasswordNotUTF8", err)
+	}
+}
