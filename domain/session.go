@@ -74,6 +74,11 @@ func (s *Session) RemainingAt(now time.Time) time.Duration {
 // expired, revoked or reused refresh token.
 var ErrInvalidRefreshToken = &Error{Code: EUNAUTHORIZED, Message: "Invalid refresh token"}
 
+// ErrSessionEnded is what a token issuer returns when asked for an access
+// token capped at a session's end that has already come (or comes within
+// the current second): there is no lifetime left to give the token.
+var ErrSessionEnded = &Error{Code: EUNAUTHORIZED, Message: "Session has ended"}
+
 // ErrSessionNotFound is what repositories return for a missing session or
 // refresh token.
 var ErrSessionNotFound = &Error{Code: ENOTFOUND, Message: "Session not found"}

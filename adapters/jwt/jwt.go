@@ -8,6 +8,11 @@
 // verification looks the key up by kid and accepts only that key's own
 // algorithm. The public keys are published as a JWK Set (JWKS), so other
 // services can verify tokens without any shared secret.
+//
+// Tokens are typed as OAuth access tokens (RFC 9068): the "typ" header is
+// "at+jwt", and verification refuses any other type, so a JWT minted for
+// another purpose (an ID token, a signed link) with the same key and
+// claims cannot pass as an access token.
 package jwt
 
 import (
@@ -18,6 +23,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -129,17 +135,46 @@ type claims struct {
 	SessionID string `json:"sid"`
 }
 
+// TokenType is the "typ" header of every issued token (RFC 9068 2.1).
+const TokenType = "at+jwt"
+
 // Issue signs a token for userID in sessionID with iat = nbf = now and
 // exp = now + TTL.
 func (i *Issuer) Issue(userID int64, sessionID string, now time.Time) (ports.AccessToken, error) {
+	return i.IssueUntil(userID, sessionID, now, time.Time{})
+}
+
+// IssueUntil is Issue with the token's life capped at notAfter, the end of
+// its session, so no access token outlives the session it belongs to:
+// exp = min(now + TTL, notAfter), and ExpiresIn = exp - iat agrees with
+// the token. Times have one-second precision: now is rounded down (as iat)
+// and so is notAfter, so exp is never after notAfter. A zero notAfter
+// means no cap. When the capped lifetime would be under one second (the
+// session ends within the current second, or has ended) no token is
+// issued and the error is EUNAUTHORIZED (domain.ErrSessionEnded); any other
+// error is EINTERNAL.
+func (i *Issuer) IssueUntil(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
 	if sessionID == "" {
 		return ports.AccessToken{}, errors.New("jwt: access token without a session")
+	}
+	now = now.Truncate(time.Second)
+	exp := now.Add(i.cfg.TTL)
+	if !notAfter.IsZero() {
+		if end := notAfter.Truncate(time.Second); end.Before(exp) {
+			exp = end
+		}
+		if !exp.After(now) {
+			return ports.AccessToken{}, &domain.Error{
+				Code:    domain.ErrSessionEnded.Code,
+				Message: domain.ErrSessionEnded.Message,
+				Err:     fmt.Errorf("jwt: session ends at %s, not after %s", notAfter.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339)),
+			}
+		}
 	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return ports.AccessToken{}, fmt.Errorf("jwt: token id: %w", err)
 	}
-	now = now.Truncate(time.Second)
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   strconv.FormatInt(userID, 10),
@@ -147,21 +182,24 @@ func (i *Issuer) Issue(userID int64, sessionID string, now time.Time) (ports.Acc
 			Audience:  jwt.ClaimStrings{i.cfg.Audience},
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(i.cfg.TTL)),
+			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        hex.EncodeToString(id[:]),
 		},
 		SessionID: sessionID,
 	}
 	t := jwt.NewWithClaims(i.signing.method, c)
+	t.Header["typ"] = TokenType
 	t.Header["kid"] = i.signing.id
 	s, err := t.SignedString(i.signing.sign)
 	if err != nil {
 		return ports.AccessToken{}, fmt.Errorf("jwt: sign: %w", err)
 	}
-	return ports.AccessToken{Token: s, ExpiresIn: i.cfg.TTL}, nil
+	return ports.AccessToken{Token: s, ExpiresIn: exp.Sub(now)}, nil
 }
 
-// Verify accepts only tokens whose "kid" header names a key of the set,
+// Verify accepts only tokens typed "at+jwt" (or "application/at+jwt", in
+// any case, as RFC 9068 and RFC 7515 allow) whose "kid" header names a key
+// of the set,
 // whose "alg" header is that key's algorithm, and whose signature that key
 // verifies; naming the configured issuer and audience, with exp present
 // and not passed, and nbf/iat (when present) not in the future. A token
@@ -200,6 +238,9 @@ func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error)
 // verificationKey finds the key for t by its kid and refuses a token whose
 // algorithm is not that key's.
 func (i *Issuer) verificationKey(t *jwt.Token) (any, error) {
+	if typ, _ := t.Header["typ"].(string); !isAccessTokenType(typ) {
+		return nil, fmt.Errorf("jwt: typ %q is not %s", typ, TokenType)
+	}
 	kid, ok := t.Header["kid"].(string)
 	if !ok || kid == "" {
 		return nil, errors.New("jwt: no kid header")
@@ -212,6 +253,13 @@ func (i *Issuer) verificationKey(t *jwt.Token) (any, error) {
 		return nil, fmt.Errorf("jwt: kid %s is an %s key, not %v", kid, k.Algorithm(), t.Header["alg"])
 	}
 	return k.verify, nil
+}
+
+// isAccessTokenType reports whether typ names an RFC 9068 access token.
+// A media type in "typ" may drop its "application/" prefix (RFC 7515
+// 4.1.9), and media types compare case-insensitively.
+func isAccessTokenType(typ string) bool {
+	return strings.EqualFold(typ, TokenType) || strings.EqualFold(typ, "application/"+TokenType)
 }
 
 func invalid(cause error) error {

@@ -83,8 +83,8 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	}
 
 	header := decodeSegment(t, tok.Token, 0)
-	if header["alg"] != "HS256" || header["typ"] != "JWT" || header["kid"] != hsKID(t) || len(header) != 3 {
-		t.Errorf("header = %v, want alg HS256, typ JWT and kid %s", header, hsKID(t))
+	if header["alg"] != "HS256" || header["typ"] != "at+jwt" || header["kid"] != hsKID(t) || len(header) != 3 {
+		t.Errorf("header = %v, want alg HS256, typ at+jwt and kid %s", header, hsKID(t))
 	}
 	payload := decodeSegment(t, tok.Token, 1)
 	for _, k := range []string{"sub", "sid", "iat", "nbf", "exp", "iss", "aud", "jti"} {
@@ -235,12 +235,22 @@ func sign(t *testing.T, method gojwt.SigningMethod, key any, claims gojwt.MapCla
 }
 
 // signKID signs claims with method and key, with kid in the header (nil
-// for none).
+// for none) and typ "at+jwt", as Issue does.
 func signKID(t *testing.T, method gojwt.SigningMethod, key any, kid any, claims gojwt.Claims) string {
+	t.Helper()
+	return signTyp(t, method, key, kid, "at+jwt", claims)
+}
+
+// signTyp is signKID with typ in the header (nil for none).
+func signTyp(t *testing.T, method gojwt.SigningMethod, key any, kid, typ any, claims gojwt.Claims) string {
 	t.Helper()
 	tok := gojwt.NewWithClaims(method, claims)
 	if kid != nil {
 		tok.Header["kid"] = kid
+	}
+	delete(tok.Header, "typ")
+	if typ != nil {
+		tok.Header["typ"] = typ
 	}
 	s, err := tok.SignedString(key)
 	if err != nil {
@@ -300,14 +310,23 @@ func TestVerifyRejects(t *testing.T) {
 		{"signature removed", parts[0] + "." + parts[1] + "."},
 		{"payload tampered (sub changed, signature kept)", parts[0] + "." + tamper(t, parts[1], "sub", "1") + "." + parts[2]},
 		{"payload tampered (exp extended, signature kept)", parts[0] + "." + tamper(t, parts[1], "exp", float64(t0.Add(100*ttl).Unix())) + "." + parts[2]},
-		{"header tampered to none, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]},
+		{"header tampered to none, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + "." + parts[2]},
 		{"signature of another token", parts[0] + "." + parts[1] + "." + strings.Split(sign(t, gojwt.SigningMethodHS256, secret, validClaims()), ".")[2]},
 		{"no kid", signKID(t, gojwt.SigningMethodHS256, secret, nil, validClaims())},
 		{"empty kid", signKID(t, gojwt.SigningMethodHS256, secret, "", validClaims())},
 		{"unknown kid", signKID(t, gojwt.SigningMethodHS256, secret, "another-key", validClaims())},
 		{"kid not a string", signKID(t, gojwt.SigningMethodHS256, secret, 1, validClaims())},
 		{"kid as a list", signKID(t, gojwt.SigningMethodHS256, secret, []string{hsKID(t)}, validClaims())},
-		{"kid header tampered, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"x`+hsKID(t)+`","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]},
+		{"kid header tampered, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"x`+hsKID(t)+`","typ":"at+jwt"}`)) + "." + parts[1] + "." + parts[2]},
+		{"typ JWT (a plain JWT, not an access token)", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), "JWT", validClaims())},
+		{"no typ", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), nil, validClaims())},
+		{"empty typ", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), "", validClaims())},
+		{"typ application/jwt", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), "application/jwt", validClaims())},
+		{"typ of another token kind", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), "logout+jwt", validClaims())},
+		{"typ with a trailing space", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), "at+jwt ", validClaims())},
+		{"typ with another prefix", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), "text/at+jwt", validClaims())},
+		{"typ as a list", signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), []string{"at+jwt"}, validClaims())},
+		{"typ header tampered to JWT, signature kept", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"`+hsKID(t)+`","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]},
 		{"wrong iss", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["iss"] = "https://evil.example" }))},
 		{"missing iss", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { delete(c, "iss") }))},
 		{"wrong aud", sign(t, gojwt.SigningMethodHS256, secret, with(func(c gojwt.MapClaims) { c["aud"] = []string{"another-api"} }))},
@@ -521,4 +540,109 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestVerifyAcceptsAccessTokenTypes: RFC 9068 names the type
+// "application/at+jwt" and RFC 7515 lets "typ" drop "application/"; media
+// types compare case-insensitively.
+func TestVerifyAcceptsAccessTokenTypes(t *testing.T) {
+	iss := newIssuer(t)
+	for _, typ := range []string{"at+jwt", "AT+JWT", "At+Jwt", "application/at+jwt", "Application/AT+JWT"} {
+		t.Run(typ, func(t *testing.T) {
+			c, err := iss.Verify(signTyp(t, gojwt.SigningMethodHS256, secret, hsKID(t), typ, validClaims()), t0.Add(time.Minute))
+			if err != nil || c.UserID != 42 {
+				t.Errorf("typ %q: Verify = %+v, %v; want accepted", typ, c, err)
+			}
+		})
+	}
+}
+
+func TestIssueUntilCapsExpiry(t *testing.T) {
+	iss := newIssuer(t) // TTL is ttl
+	issuedAt := t0.Add(400 * time.Millisecond)
+	tests := []struct {
+		name     string
+		notAfter time.Time
+		wantExp  time.Time
+	}{
+		{"no cap (zero time)", time.Time{}, t0.Add(ttl)},
+		{"session ends long after the TTL", t0.Add(100 * ttl), t0.Add(ttl)},
+		{"session ends exactly at now + TTL", t0.Add(ttl), t0.Add(ttl)},
+		{"session ends a second before now + TTL", t0.Add(ttl - time.Second), t0.Add(ttl - time.Second)},
+		{"session ends a minute after now", t0.Add(time.Minute), t0.Add(time.Minute)},
+		{"session end is rounded down, never up", t0.Add(time.Minute + 999*time.Millisecond), t0.Add(time.Minute)},
+		{"session ends one second after now", t0.Add(time.Second), t0.Add(time.Second)},
+		{"session end in another zone", t0.Add(time.Minute).In(time.FixedZone("UTC-5", -5*3600)), t0.Add(time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := iss.IssueUntil(42, sid, issuedAt, tt.notAfter)
+			if err != nil {
+				t.Fatalf("IssueUntil: %v", err)
+			}
+			var rc gojwt.RegisteredClaims
+			if _, _, err := gojwt.NewParser().ParseUnverified(tok.Token, &rc); err != nil {
+				t.Fatal(err)
+			}
+			if !rc.ExpiresAt.Equal(tt.wantExp) {
+				t.Errorf("exp = %v, want %v", rc.ExpiresAt.UTC(), tt.wantExp.UTC())
+			}
+			if !tt.notAfter.IsZero() && rc.ExpiresAt.After(tt.notAfter) {
+				t.Errorf("exp %v is after the session's end %v", rc.ExpiresAt.UTC(), tt.notAfter.UTC())
+			}
+			// expires_in agrees with the token.
+			if want := rc.ExpiresAt.Sub(rc.IssuedAt.Time); tok.ExpiresIn != want || tok.ExpiresIn != tt.wantExp.Sub(t0) {
+				t.Errorf("ExpiresIn = %v, want exp - iat = %v", tok.ExpiresIn, want)
+			}
+			c, err := iss.Verify(tok.Token, issuedAt)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if !c.ExpiresAt.Equal(tt.wantExp) {
+				t.Errorf("verified ExpiresAt = %v, want %v", c.ExpiresAt, tt.wantExp)
+			}
+			if _, err := iss.Verify(tok.Token, tt.wantExp.Add(-time.Nanosecond)); err != nil {
+				t.Errorf("rejected just before exp: %v", err)
+			}
+			wantRejected(t, iss, tok.Token, tt.wantExp)
+		})
+	}
+}
+
+func TestIssueUntilRefusesAnEndedSession(t *testing.T) {
+	iss := newIssuer(t)
+	issuedAt := t0.Add(400 * time.Millisecond)
+	for name, notAfter := range map[string]time.Time{
+		"ends later in the same second":     t0.Add(900 * time.Millisecond),
+		"ends at the start of now's second": t0,
+		"ended an hour ago":                 t0.Add(-time.Hour),
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok, err := iss.IssueUntil(42, sid, issuedAt, notAfter)
+			if err == nil {
+				t.Fatalf("IssueUntil = %+v, want an error", tok)
+			}
+			if tok.Token != "" {
+				t.Errorf("a token came with the error")
+			}
+			if domain.ErrorCode(err) != domain.EUNAUTHORIZED || domain.ErrorMessage(err) != domain.ErrSessionEnded.Message {
+				t.Errorf("error %v, want %v", err, domain.ErrSessionEnded)
+			}
+		})
+	}
+}
+
+// TestIssueIsIssueUntilWithoutCap: Issue keeps its contract.
+func TestIssueIsIssueUntilWithoutCap(t *testing.T) {
+	iss := newIssuer(t)
+	tok, err := iss.Issue(42, sid, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.ExpiresIn != ttl {
+		t.Errorf("ExpiresIn = %v, want %v", tok.ExpiresIn, ttl)
+	}
+	if _, err := iss.IssueUntil(42, "", t0, t0.Add(time.Hour)); err == nil {
+		t.Error("IssueUntil without a session id issued a token")
+	}
 }

@@ -174,8 +174,8 @@ func TestAsymmetricRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			header := decodeSegment(t, tok.Token, 0)
-			if header["alg"] != tc.alg || header["kid"] != tc.key.ID() || header["typ"] != "JWT" || len(header) != 3 {
-				t.Errorf("header %v, want alg %s kid %s", header, tc.alg, tc.key.ID())
+			if header["alg"] != tc.alg || header["kid"] != tc.key.ID() || header["typ"] != "at+jwt" || len(header) != 3 {
+				t.Errorf("header %v, want alg %s kid %s typ at+jwt", header, tc.alg, tc.key.ID())
 			}
 			c, err := iss.Verify(tok.Token, t0.Add(time.Minute))
 			if err != nil || c.UserID != 42 || c.SessionID != sid {
