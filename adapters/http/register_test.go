@@ -124,7 +124,11 @@ func TestRegisterValidation(t *testing.T) {
 
 func TestRegisterPasswordBoundaries(t *testing.T) {
 	h := newHarness(t)
-	h.register("max@example.com", strings.Repeat("p", domain.MaxPasswordBytes))
+	maxLen := "The quick brown fox jumps over the lazy dog; pack my box with 5 dozen!!?"
+	if len(maxLen) != domain.MaxPasswordBytes {
+		t.Fatalf("fixture is %d bytes, want %d", len(maxLen), domain.MaxPasswordBytes)
+	}
+	h.register("max@example.com", maxLen)
 	h.register("min@example.com", "kx7-Qm2z")
 	h.register("unicode@example.com", "пароль12") // 8 code points, 14 bytes
 }
