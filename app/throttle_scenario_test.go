@@ -52,6 +52,21 @@ func (m *memLimits) Count(_ context.Context, key string, now time.Time) (int, ti
 	return c.n, c.resetAt, nil
 }
 
+func (m *memLimits) Release(_ context.Context, key string, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.counters[key]
+	switch {
+	case !ok:
+	case !now.Before(c.resetAt) || c.n <= 1:
+		delete(m.counters, key)
+	default:
+		c.n--
+		m.counters[key] = c
+	}
+	return nil
+}
+
 func (m *memLimits) Reset(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

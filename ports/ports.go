@@ -48,6 +48,14 @@ type RateLimitStore interface {
 	Count(ctx context.Context, key string, now time.Time) (count int, resetAt time.Time, err error)
 	// Reset forgets key. Returns EUNAVAILABLE when the store cannot answer.
 	Reset(ctx context.Context, key string) error
+	// Release takes back one event that Hit recorded in key's open window:
+	// a reservation made before work that then turned out not to count
+	// (a login whose password was right). The count never goes below zero
+	// (at zero the window is forgotten), and a closed window is left
+	// alone. Under concurrent calls a release may be lost, never an
+	// extra one applied: counts err on the side of refusing. Returns
+	// EUNAVAILABLE when the store cannot answer.
+	Release(ctx context.Context, key string, now time.Time) error
 }
 
 // BreachChecker tells whether a password is known from data breaches.

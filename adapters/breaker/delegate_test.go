@@ -183,6 +183,13 @@ func TestDelegation(t *testing.T) {
 				return nil, d.limits.Reset(ctx, "login:ip")
 			},
 		},
+		{
+			name:   "RateLimits.Release",
+			expect: func(m mocks, err error) { m.limits.EXPECT().Release(derived, "login:ip", now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.limits.Release(ctx, "login:ip", now)
+			},
+		},
 	}
 
 	failure := domain.Unavailable(errors.New("db down"))

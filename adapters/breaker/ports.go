@@ -154,6 +154,14 @@ func (s *RateLimitStore) Count(ctx context.Context, key string, now time.Time) (
 	return res.count, res.resetAt, err
 }
 
+// Release calls the wrapped Release.
+func (s *RateLimitStore) Release(ctx context.Context, key string, now time.Time) error {
+	_, err := do(ctx, s.cmd, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.next.Release(ctx, key, now)
+	})
+	return err
+}
+
 // Reset calls the wrapped Reset.
 func (s *RateLimitStore) Reset(ctx context.Context, key string) error {
 	_, err := do(ctx, s.cmd, func(ctx context.Context) (struct{}, error) {

@@ -78,6 +78,26 @@ func (s *RateLimitStore) Reset(ctx context.Context, key string) error {
 	return nil
 }
 
+// Release decrements key's open window, or deletes its row when the count
+// is 1 (the table keeps no zero counts). The two statements each take the
+// row lock; a Hit or Release between them makes the DELETE match nothing,
+// so a release can be lost under contention but never applied twice.
+func (s *RateLimitStore) Release(ctx context.Context, key string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx,
+		`UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND reset_at > $2 AND count > 1`, key, now)
+	if err != nil {
+		return storageError(err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx,
+		`DELETE FROM rate_limits WHERE key = $1 AND (count <= 1 OR reset_at <= $2)`, key, now); err != nil {
+		return storageError(err)
+	}
+	return nil
+}
+
 // DeleteExpired deletes every window closed at now (reset_at <= now), on
 // the reset_at index, and returns how many. It is not part of the port:
 // cmd/authd runs it periodically. Returns EUNAVAILABLE.

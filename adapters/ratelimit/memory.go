@@ -155,6 +155,27 @@ func (m *Memory) Reset(ctx context.Context, key string) error {
 	return nil
 }
 
+// Release takes one event back from key's open window; a window whose
+// count reaches zero is forgotten. Returns EUNAVAILABLE only when ctx is
+// done.
+func (m *Memory) Release(ctx context.Context, key string, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return domain.Unavailable(err)
+	}
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[key]
+	switch {
+	case e == nil:
+	case !now.Before(e.resetAt) || e.count <= 1:
+		s.remove(e)
+	default:
+		e.count--
+	}
+	return nil
+}
+
 // DeleteExpired drops every window closed at now and returns how many.
 // Calls drop closed windows on their own, a few at a time; a periodic
 // sweep returns the memory of a burst sooner. It has the postgres store's

@@ -1141,6 +1141,44 @@ func (c *MockRateLimitStoreHitCall) DoAndReturn(f func(context.Context, string, 
 	return c
 }
 
+// Release mocks base method.
+func (m *MockRateLimitStore) Release(ctx context.Context, key string, now time.Time) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Release", ctx, key, now)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// Release indicates an expected call of Release.
+func (mr *MockRateLimitStoreMockRecorder) Release(ctx, key, now any) *MockRateLimitStoreReleaseCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Release", reflect.TypeOf((*MockRateLimitStore)(nil).Release), ctx, key, now)
+	return &MockRateLimitStoreReleaseCall{Call: call}
+}
+
+// MockRateLimitStoreReleaseCall wrap *gomock.Call
+type MockRateLimitStoreReleaseCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockRateLimitStoreReleaseCall) Return(arg0 error) *MockRateLimitStoreReleaseCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockRateLimitStoreReleaseCall) Do(f func(context.Context, string, time.Time) error) *MockRateLimitStoreReleaseCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockRateLimitStoreReleaseCall) DoAndReturn(f func(context.Context, string, time.Time) error) *MockRateLimitStoreReleaseCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Reset mocks base method.
 func (m *MockRateLimitStore) Reset(ctx context.Context, key string) error {
 	m.ctrl.T.Helper()
