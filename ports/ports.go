@@ -3,7 +3,7 @@
 // is treated as internal.
 package ports
 
-//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker
+//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker,DeviceTokens
 
 import (
 	"context"
@@ -121,6 +121,29 @@ type SessionTokens interface {
 	// Successor derives, deterministically and with a server-side key, the
 	// token that replaces token when it is rotated.
 	Successor(token string) string
+}
+
+// DeviceClaims is what an authentic device token says.
+type DeviceClaims struct {
+	UserID    int64
+	DeviceID  string
+	ExpiresAt time.Time
+}
+
+// DeviceTokens issue and check device tokens: a client's proof that it
+// logged in to an account before. A login that presents one for the same
+// account is judged on that device's own failure budget instead of the
+// account-wide cap, so an attacker who exhausts the cap cannot lock out
+// the devices the owner already uses (OWASP's "device cookies").
+type DeviceTokens interface {
+	// Issue returns a token for userID's device deviceID ("" starts a new
+	// device with a fresh random id), valid from now. Returns EINTERNAL
+	// only (no entropy).
+	Issue(userID int64, deviceID string, now time.Time) (string, error)
+	// Verify returns the claims of a token that is authentic and
+	// unexpired at now; ok is false for anything else, and then nothing
+	// needs to be looked up.
+	Verify(token string, now time.Time) (claims DeviceClaims, ok bool)
 }
 
 // SecurityEvent is something an operator must be able to find later
