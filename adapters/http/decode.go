@@ -6,9 +6,13 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/authd/authd/domain"
 )
 
 // jsonStrings reads the request body as one JSON object and returns the
@@ -18,9 +22,13 @@ import (
 // keys must not repeat, and a named field must be a JSON string (numbers,
 // booleans and null are never coerced). Fields not named are ignored.
 func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
-	if ct := c.Get(fiber.HeaderContentType); ct != "" {
+	// The media type is required, not assumed: a body without one is what
+	// a hostile page can send cross-site without a CORS preflight (as
+	// could text/plain or a form), so only application/json is taken.
+	body := c.Request().Body()
+	if ct := c.Get(fiber.HeaderContentType); ct != "" || len(body) > 0 {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == fiber.MIMEApplicationJSON || strings.HasSuffix(mt, "+json")) {
+		if err != nil || mt != fiber.MIMEApplicationJSON {
 			return nil, &requestError{status: fiber.StatusUnsupportedMediaType, detail: "The request body must be JSON (Content-Type: application/json)"}
 		}
 	}
@@ -32,7 +40,6 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 		c.Set(fiber.HeaderAcceptEncoding, "identity")
 		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, detail: "The request body must not be compressed (no Content-Encoding is supported)"}
 	}
-	body := c.Request().Body()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, badRequest("The request body is empty; send a JSON object")
 	}
@@ -73,6 +80,9 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 		var v string
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
 			return nil, badRequest("The field " + quoteField(key) + " must be a JSON string")
+		}
+		if !validUTF8Literal(raw) {
+			return nil, notUTF8(key)
 		}
 		out[key] = v
 	}
@@ -118,4 +128,66 @@ func quoteField(k string) string {
 	}
 	b, _ := json.Marshal(k)
 	return string(b)
+}
+
+// validUTF8Literal reports whether a JSON string literal (quotes included)
+// spells valid Unicode text. encoding/json replaces invalid UTF-8 bytes
+// and unpaired surrogate escapes (\ud800) with U+FFFD, so after decoding,
+// many different byte strings would be one password; they are refused
+// here instead, before anything is decoded.
+func validUTF8Literal(raw []byte) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	pendingHigh := false // the previous escape was a high surrogate
+	for i := 1; i < len(raw)-1; i++ {
+		if raw[i] != '\\' {
+			if pendingHigh {
+				return false
+			}
+			continue
+		}
+		i++
+		if raw[i] != 'u' {
+			if pendingHigh {
+				return false
+			}
+			continue
+		}
+		if i+4 >= len(raw) {
+			return false
+		}
+		r, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 32)
+		if err != nil {
+			return false
+		}
+		i += 4
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if pendingHigh {
+				return false
+			}
+			pendingHigh = true
+		case r >= 0xDC00 && r <= 0xDFFF:
+			if !pendingHigh {
+				return false
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return false
+			}
+		}
+	}
+	return !pendingHigh
+}
+
+// notUTF8 is the 422 for a field whose text is not valid UTF-8; a password
+// gets the domain's own error, so the answer matches its policy's.
+func notUTF8(field string) error {
+	if strings.Contains(field, "password") {
+		return domain.ErrPasswordNotUTF8
+	}
+	return &requestError{status: fiber.StatusUnprocessableEntity, detail: "The field " + quoteField(field) + " must be valid UTF-8 text",
+		fields: []fieldError{{Field: field, Message: "Must be valid UTF-8 text"}}}
 }

@@ -638,6 +638,19 @@ func (f *fakeRateLimits) Count(ctx context.Context, key string, now time.Time) (
 	return 0, time.Time{}, nil
 }
 
+func (f *fakeRateLimits) Release(ctx context.Context, key string, now time.Time) error {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx); err != nil {
+		return err
+	}
+	if w := f.open(key, now); w != nil {
+		if w.count--; w.count <= 0 {
+			delete(f.windows, key)
+		}
+	}
+	return nil
+}
+
 func (f *fakeRateLimits) Reset(ctx context.Context, key string) error {
 	defer f.mu.Unlock()
 	if err := f.begin(ctx); err != nil {

@@ -200,6 +200,45 @@ func (h *harness) wantUntouched(t *testing.T) {
 	}
 }
 
+// TestPasswordNotUTF8 sends passwords that encoding/json would quietly
+// turn into U+FFFD (invalid bytes, unpaired surrogate escapes): each is a
+// 422 naming the password, and nothing is written. Paired surrogates (an
+// escaped emoji) are text and pass.
+func TestPasswordNotUTF8(t *testing.T) {
+	for name, literal := range map[string]string{
+		"invalid byte":           "\"kqzv-Wm7p\xff\"",
+		"truncated sequence":     "\"kqzv-Wm7p\xe2\x82\"",
+		"lone high surrogate":    `"kqzv-Wm7p\ud800"`,
+		"lone low surrogate":     `"kqzv-Wm7p\udc00"`,
+		"high then letter":       `"kqzv-Wm7p\ud83dx"`,
+		"reversed pair":          `"kqzv-Wm7p\ude00\ud83d"`,
+		"high at the end":        `"kqzv-Wm7p\uD83D"`,
+		"high then other escape": `"kqzv-Wm7p\ud83d\n"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			body := `{"email":"utf@example.com","password":` + literal + `}`
+			p := wantProblem(t, h.post(registerPath, body), http.StatusUnprocessableEntity)
+			if !strings.Contains(fmt.Sprint(p["errors"]), "password") {
+				t.Errorf("errors do not name the password: %v", p["errors"])
+			}
+			h.wantUntouched(t)
+		})
+	}
+	t.Run("escaped emoji is text", func(t *testing.T) {
+		h := newHarness(t)
+		wantStatus(t, h.post(registerPath, `{"email":"emoji@example.com","password":"kqzv-Wm7p \ud83d\ude00 \\u00e9"}`), http.StatusCreated)
+	})
+	t.Run("email", func(t *testing.T) {
+		h := newHarness(t)
+		p := wantProblem(t, h.post(registerPath, "{\"email\":\"a\xff@b.co\",\"password\":\"kqzv-Wm7p\"}"), http.StatusUnprocessableEntity)
+		if !strings.Contains(fmt.Sprint(p["errors"]), "email") {
+			t.Errorf("errors do not name the email: %v", p["errors"])
+		}
+		h.wantUntouched(t)
+	})
+}
+
 func TestRegisterIgnoresUnknownFields(t *testing.T) {
 	h := newHarness(t)
 	r := h.post(registerPath, `{"email":"a@b.co","password":"kx7-Qm2z","is_active":false,"id":99,"role":"admin","extra":{"x":[1,null]}}`)
@@ -238,13 +277,23 @@ func TestRegisterContentType(t *testing.T) {
 			wantStatus(t, r, tt.status)
 		})
 	}
-	t.Run("no Content-Type", func(t *testing.T) {
+	// A body with no media type is what a hostile page can send
+	// cross-site without a CORS preflight: refused, nothing written.
+	for _, path := range []string{registerPath, loginPath} {
+		t.Run("no Content-Type "+path, func(t *testing.T) {
+			h := newHarness(t)
+			req := newRequest(http.MethodPost, path, valid, "Content-Type", "")
+			if req.Header.Get("Content-Type") != "" {
+				t.Fatal("request still has a Content-Type")
+			}
+			wantProblem(t, h.do(req), http.StatusUnsupportedMediaType)
+			h.wantUntouched(t)
+		})
+	}
+	t.Run("+json suffix", func(t *testing.T) {
 		h := newHarness(t)
-		req := newRequest(http.MethodPost, registerPath, valid, "Content-Type", "")
-		if req.Header.Get("Content-Type") != "" {
-			t.Fatal("request still has a Content-Type")
-		}
-		wantStatus(t, h.do(req), http.StatusCreated)
+		wantProblem(t, h.post(registerPath, valid, "Content-Type", "application/merge-patch+json"), http.StatusUnsupportedMediaType)
+		h.wantUntouched(t)
 	})
 	t.Run("well-formed multipart", func(t *testing.T) {
 		h := newHarness(t)
