@@ -781,9 +781,16 @@ type harnessConfig struct {
 	trusted        []netip.Prefix
 	breaches       ports.BreachChecker
 	jwks           []byte
+	hsts, noDocs   bool
 }
 
 type option func(*harnessConfig)
+
+// withHSTS sets httpapi.Config.HSTS (production).
+func withHSTS() option { return func(c *harnessConfig) { c.hsts = true } }
+
+// withoutDocs sets httpapi.Config.NoDocs (AUTHD_DOCS=false).
+func withoutDocs() option { return func(c *harnessConfig) { c.noDocs = true } }
 
 // withUsers replaces the in-memory repository, e.g. with a gomock mock.
 func withUsers(r ports.UserRepository) option { return func(c *harnessConfig) { c.users = r } }
@@ -887,6 +894,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		TrustedProxies: hc.trusted,
 		Observe:        h.metrics.observe,
 		Metrics:        h.metrics,
+		HSTS:           hc.hsts,
+		NoDocs:         hc.noDocs,
 		Ready: func(context.Context) (map[string]string, bool) {
 			h.readyMu.Lock()
 			defer h.readyMu.Unlock()

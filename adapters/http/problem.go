@@ -39,6 +39,7 @@ var fiberDetail = map[int]string{
 	fiber.StatusRequestEntityTooLarge:       "The request body exceeds the 64 KiB limit",
 	fiber.StatusRequestHeaderFieldsTooLarge: "The request headers are too large",
 	fiber.StatusUnsupportedMediaType:        "The request body must be JSON",
+	fiber.StatusNotImplemented:              "This request method is not supported",
 }
 
 // problem is an RFC 9457 problem details object, plus the request id and,
@@ -120,7 +121,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		// request id and security headers, and log it, as they would have.
 		start := time.Now()
 		assignRequestID(c)
-		setSecurityHeaders(c)
+		s.setSecurityHeaders(c)
 		c.Locals(localRoute, "unmatched")
 		defer s.logAccess(c, start)
 	}
@@ -130,6 +131,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		p.Errors = re.fields
 	case errors.As(err, &fe):
 		status = fe.Code
+		if c.Method() == methodOther && status == fiber.StatusNotFound {
+			status = fiber.StatusNotImplemented
+		}
 		detail, ok := fiberDetail[status]
 		if !ok {
 			detail = statusTitle(status)
@@ -139,7 +143,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 				c.Set(fiber.HeaderAllow, allow)
 			}
 		}
-		if status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed {
+		if status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed || status == fiber.StatusNotImplemented {
 			c.Locals(localRoute, "unmatched")
 		}
 		p = newProblem(c, status, detail)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/valyala/fasthttp"
 
 	"github.com/authd/authd/app"
 )
@@ -57,6 +59,11 @@ type Config struct {
 	Observe func(method, route string, status int, d time.Duration)
 	// Metrics, when set, is served at GET /metrics.
 	Metrics nethttp.Handler
+	// HSTS adds Strict-Transport-Security (one year) to every response;
+	// for production, where a TLS-terminating proxy fronts authd.
+	HSTS bool
+	// NoDocs leaves out GET /docs and GET /openapi.yaml.
+	NoDocs bool
 	// Requests, when set, counts requests as the first middleware sees
 	// them and as their handlers return; cmd/authd logs both once drained.
 	Requests *RequestCounts
@@ -92,7 +99,11 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	}
 	s := &server{svc: svc, log: logger, cfg: cfg}
 	f := fiber.New(fiber.Config{
-		AppName:      "authd",
+		AppName: "authd",
+		// Every method Fiber does not know is rewritten to methodOther
+		// (see answerUnknownMethods), which must be routable for the
+		// middleware to run.
+		RequestMethods: append(slices.Clone(fiber.DefaultMethods), methodOther),
 		ErrorHandler: s.errorHandler,
 		BodyLimit:    BodyLimit,
 		// The API takes JSON only. Left on, fasthttp parses any multipart
@@ -108,7 +119,7 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	if c := cfg.Requests; c != nil {
 		f.Use(func(ctx *fiber.Ctx) error { c.Started.Add(1); defer c.Completed.Add(1); return ctx.Next() })
 	}
-	f.Use(s.requestID, s.identifyClient, s.accessLog, recover.New(), securityHeaders, s.deadline)
+	f.Use(s.requestID, s.identifyClient, s.accessLog, recover.New(), s.securityHeaders, s.deadline)
 	if len(cfg.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSOrigins, ","),
@@ -122,13 +133,15 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 
 	f.Get("/healthz", s.healthz)
 	f.Get("/readyz", s.readyz)
-	f.Get("/openapi.yaml", s.openapi)
 	f.Get("/.well-known/jwks.json", s.jwks)
 	if cfg.Metrics != nil {
 		f.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
 	}
-	if err := routeDocs(f); err != nil {
-		return nil, err
+	if !cfg.NoDocs {
+		f.Get("/openapi.yaml", s.openapi)
+		if err := routeDocs(f); err != nil {
+			return nil, err
+		}
 	}
 	api := f.Group("/api/v1", noStore)
 	api.Post("/auth/register", s.budget, s.register)
@@ -139,7 +152,40 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	api.Get("/users/me", s.me)
 
 	s.allowed = allowHeaders(f)
+	answerUnknownMethods(f)
 	return f, nil
+}
+
+// methodOther stands in for every request method Fiber does not know
+// (PROPFIND, BREW, ...). Fiber would answer those itself with a plain-text
+// 400 before any middleware: no problem body, request id, security
+// headers, access line or metric. Rewritten to this one registered
+// method, they take the same path as every request and end in the error
+// handler as 405 (a known path, with Allow) or 501 (no such path).
+const methodOther = "AUTHD-UNKNOWN-METHOD"
+
+// answerUnknownMethods installs the rewrite in front of Fiber's handler.
+// The original method is not kept: it is client-chosen text, and the log
+// and metrics name it "OTHER".
+func answerUnknownMethods(f *fiber.App) {
+	inner := f.Server().Handler
+	f.Server().Handler = func(rc *fasthttp.RequestCtx) {
+		switch string(rc.Method()) {
+		case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete,
+			fiber.MethodConnect, fiber.MethodOptions, fiber.MethodTrace, fiber.MethodPatch:
+		default:
+			rc.Request.Header.SetMethod(methodOther)
+		}
+		inner(rc)
+	}
+}
+
+// loggedMethod is the request's method for logs and metrics.
+func loggedMethod(c *fiber.Ctx) string {
+	if m := c.Method(); m != methodOther {
+		return m
+	}
+	return "OTHER"
 }
 
 // allowHeaders precomputes the Allow header value for each route path.
@@ -238,7 +284,7 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", requestID(c)),
-		slog.String("method", c.Method()),
+		slog.String("method", loggedMethod(c)),
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
@@ -254,7 +300,7 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 	}
 	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
 	if s.cfg.Observe != nil {
-		s.cfg.Observe(c.Method(), route, status, d)
+		s.cfg.Observe(loggedMethod(c), route, status, d)
 	}
 }
 
@@ -279,12 +325,15 @@ func loggedClientIP(c *fiber.Ctx) string {
 	return c.IP()
 }
 
-func securityHeaders(c *fiber.Ctx) error {
-	setSecurityHeaders(c)
+func (s *server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
 	return c.Next()
 }
 
-func setSecurityHeaders(c *fiber.Ctx) {
+func (s *server) setSecurityHeaders(c *fiber.Ctx) {
+	if s.cfg.HSTS {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000")
+	}
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderXFrameOptions, "DENY")
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
