@@ -104,8 +104,8 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 		// (see answerUnknownMethods), which must be routable for the
 		// middleware to run.
 		RequestMethods: append(slices.Clone(fiber.DefaultMethods), methodOther),
-		ErrorHandler: s.errorHandler,
-		BodyLimit:    BodyLimit,
+		ErrorHandler:   s.errorHandler,
+		BodyLimit:      BodyLimit,
 		// The API takes JSON only. Left on, fasthttp parses any multipart
 		// body before routing, so a malformed one is a 400 instead of the
 		// documented 415, and a well-formed one is parsed for nothing.
