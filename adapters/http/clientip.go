@@ -76,6 +76,9 @@ func (s *server) identifyClient(c *fiber.Ctx) error {
 			xff = append(xff, string(v))
 		}
 	}
+	if s.cfg.WarnUntrustedForwarded && !isTrusted(peer.Unmap(), s.cfg.TrustedProxies) {
+		s.warnUntrustedForwarded(c, peer.Unmap())
+	}
 	ip := clientIP(peer, xff, s.cfg.TrustedProxies).String()
 	c.Locals(localClientIP, ip)
 	c.SetUserContext(app.WithClient(c.UserContext(), ip))
@@ -88,4 +91,19 @@ func (s *server) budget(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Next()
+}
+
+// warnUntrustedForwarded logs, once per process, that X-Forwarded-For
+// came from a peer authd does not trust. The header is ignored either
+// way; in production it usually means a proxy is missing from
+// AUTHD_TRUSTED_PROXIES, so every client looks like the proxy and shares
+// one rate-limit budget.
+func (s *server) warnUntrustedForwarded(c *fiber.Ctx, peer netip.Addr) {
+	if len(c.Request().Header.Peek(fiber.HeaderXForwardedFor)) == 0 {
+		return
+	}
+	s.forwardedWarning.Do(func() {
+		s.log.Warn("X-Forwarded-For arrived from a peer that is not a trusted proxy and was ignored; if a proxy fronts authd, add it to AUTHD_TRUSTED_PROXIES, or all its clients share one rate-limit budget",
+			"peer", peer.String())
+	})
 }

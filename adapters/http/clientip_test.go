@@ -143,3 +143,27 @@ func TestIdentifyClientAppTest(t *testing.T) {
 	req.Header.Add("X-Forwarded-For", "203.0.113.10")
 	h.wantClientIP(h.do(req), "203.0.113.10")
 }
+
+// TestUntrustedForwardedWarnsOnce: X-Forwarded-For from a peer that is not
+// a trusted proxy is ignored, and production logs one warning for it (not
+// one per request); a request without the header, or a harness without
+// the setting, logs none.
+func TestUntrustedForwardedWarnsOnce(t *testing.T) {
+	const warning = "X-Forwarded-For arrived from a peer that is not a trusted proxy"
+	h := newHarness(t, withForwardedWarning(), withTrustedProxies("10.0.0.0/8"))
+	h.get("/healthz")
+	if strings.Contains(h.logs.String(), warning) {
+		t.Fatal("warned without an X-Forwarded-For header")
+	}
+	for range 5 {
+		h.get("/healthz", "X-Forwarded-For", "203.0.113.9")
+	}
+	if n := strings.Count(h.logs.String(), warning); n != 1 {
+		t.Fatalf("%d warnings after 5 forwarded requests, want 1; log:\n%s", n, h.logs.String())
+	}
+	quiet := newHarness(t)
+	quiet.get("/healthz", "X-Forwarded-For", "203.0.113.9")
+	if strings.Contains(quiet.logs.String(), warning) {
+		t.Fatal("warned without WarnUntrustedForwarded")
+	}
+}

@@ -782,12 +782,16 @@ type harnessConfig struct {
 	breaches       ports.BreachChecker
 	jwks           []byte
 	hsts, noDocs   bool
+	warnForwarded  bool
 }
 
 type option func(*harnessConfig)
 
 // withHSTS sets httpapi.Config.HSTS (production).
 func withHSTS() option { return func(c *harnessConfig) { c.hsts = true } }
+
+// withForwardedWarning sets httpapi.Config.WarnUntrustedForwarded.
+func withForwardedWarning() option { return func(c *harnessConfig) { c.warnForwarded = true } }
 
 // withoutDocs sets httpapi.Config.NoDocs (AUTHD_DOCS=false).
 func withoutDocs() option { return func(c *harnessConfig) { c.noDocs = true } }
@@ -896,6 +900,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Metrics:        h.metrics,
 		HSTS:           hc.hsts,
 		NoDocs:         hc.noDocs,
+
+		WarnUntrustedForwarded: hc.warnForwarded,
 		Ready: func(context.Context) (map[string]string, bool) {
 			h.readyMu.Lock()
 			defer h.readyMu.Unlock()

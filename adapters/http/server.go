@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ type Config struct {
 	HSTS bool
 	// NoDocs leaves out GET /docs and GET /openapi.yaml.
 	NoDocs bool
+	// WarnUntrustedForwarded logs one warning the first time a request
+	// carries X-Forwarded-For from a peer outside TrustedProxies.
+	WarnUntrustedForwarded bool
 	// Requests, when set, counts requests as the first middleware sees
 	// them and as their handlers return; cmd/authd logs both once drained.
 	Requests *RequestCounts
@@ -78,6 +82,8 @@ type server struct {
 	log     *slog.Logger
 	cfg     Config
 	allowed map[string]string // path -> Allow header, for 405s
+
+	forwardedWarning sync.Once
 }
 
 // New returns the Fiber app serving the API. logger receives one access
