@@ -439,7 +439,7 @@ func loginSucceededEvent() ports.SecurityEvent {
 }
 
 // loginFailedEvent is the event of a refused login.
-func loginFailedEvent(userID int64, email, reason string) ports.SecurityEvent {
+func loginFailedEvent(userID int64, email string, reason ports.Reason) ports.SecurityEvent {
 	return ports.SecurityEvent{Name: "login.failed", UserID: userID, Email: email, Reason: reason}
 }
 

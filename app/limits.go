@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/authd/authd/domain"
@@ -32,51 +33,32 @@ type Limits struct {
 	AccountWindow   time.Duration
 }
 
-type clientKey struct{}
-
-// WithClient returns ctx carrying the client's address, as the transport
-// determined it (behind trusted proxies, the forwarded address).
-func WithClient(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, clientKey{}, addr)
-}
-
-// ClientFrom returns the client address WithClient stored, or "".
-func ClientFrom(ctx context.Context) string {
-	addr, _ := ctx.Value(clientKey{}).(string)
-	return addr
-}
-
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying the id of the request being served,
-// so security events can be matched with the transport's access log.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestIDFrom returns the request id WithRequestID stored, or "".
-func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+// errNoClient refuses work that is rate limited by client when the
+// transport did not say who the client is. Passing the request unlimited
+// instead would turn the limit off without anyone noticing; this is a 500
+// that names the bug.
+var errNoClient = errors.New("app: no client address in the request context, so its rate limits cannot apply")
 
 // AllowClient spends one unit of the client's request budget. It returns
 // an ERATELIMITED error (429) once the budget for the window is spent, and
 // EUNAVAILABLE when the limit store cannot answer.
 func (s *Service) AllowClient(ctx context.Context) error {
 	l := s.cfg.Limits
-	client := ClientFrom(ctx)
-	if !l.Enabled || l.IPRequests <= 0 || client == "" {
+	if !l.Enabled || l.IPRequests <= 0 {
 		return nil
 	}
-	now := s.Clock.Now()
-	n, resetAt, err := s.RateLimits.Hit(ctx, "ip:"+client, l.IPWindow, now)
+	client := ports.ClientFrom(ctx)
+	if client == "" {
+		return errNoClient
+	}
+	now := s.clock.Now()
+	n, resetAt, err := s.limits.Hit(ctx, "ip:"+client, l.IPWindow, now)
 	if err != nil {
 		return err
 	}
 	if n > l.IPRequests {
 		if n == l.IPRequests+1 { // once per window, not once per refused request
-			s.Events.Record(ctx, ports.SecurityEvent{Name: "ratelimit.exceeded", Reason: "client request budget spent"})
+			s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventRateLimitExceeded, Reason: ports.ReasonClientBudget})
 		}
 		return domain.RateLimited(retryAfter(resetAt, now))
 	}
@@ -95,25 +77,28 @@ type accountGuard struct {
 // is throttled and this client has already failed on it.
 func (s *Service) guardAccount(ctx context.Context, email domain.Email) (*accountGuard, error) {
 	l := s.cfg.Limits
-	g := &accountGuard{s: s, account: "acct:" + email.String(), pair: "acct-client:" + email.String() + "|" + ClientFrom(ctx)}
+	g := &accountGuard{s: s, account: "acct:" + email.String(), pair: "acct-client:" + email.String() + "|" + ports.ClientFrom(ctx)}
 	if !l.Enabled || l.AccountFailures <= 0 {
 		g.disabled = true
 		return g, nil
 	}
-	now := s.Clock.Now()
-	failures, _, err := s.RateLimits.Count(ctx, g.account, now)
+	if ports.ClientFrom(ctx) == "" {
+		return nil, errNoClient
+	}
+	now := s.clock.Now()
+	failures, _, err := s.limits.Count(ctx, g.account, now)
 	if err != nil {
 		return nil, err
 	}
 	if failures < l.AccountFailures {
 		return g, nil
 	}
-	mine, resetAt, err := s.RateLimits.Count(ctx, g.pair, now)
+	mine, resetAt, err := s.limits.Count(ctx, g.pair, now)
 	if err != nil {
 		return nil, err
 	}
 	if mine > 0 {
-		s.Events.Record(ctx, ports.SecurityEvent{Name: "ratelimit.exceeded", Email: email.String(), Reason: "failed logins on a throttled account"})
+		s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventRateLimitExceeded, Email: email.String(), Reason: ports.ReasonThrottledAccount})
 		return nil, domain.RateLimited(retryAfter(resetAt, now))
 	}
 	return g, nil
@@ -124,11 +109,11 @@ func (g *accountGuard) failed(ctx context.Context) error {
 	if g.disabled {
 		return nil
 	}
-	now := g.s.Clock.Now()
-	if _, _, err := g.s.RateLimits.Hit(ctx, g.account, g.s.cfg.Limits.AccountWindow, now); err != nil {
+	now := g.s.clock.Now()
+	if _, _, err := g.s.limits.Hit(ctx, g.account, g.s.cfg.Limits.AccountWindow, now); err != nil {
 		return err
 	}
-	_, _, err := g.s.RateLimits.Hit(ctx, g.pair, g.s.cfg.Limits.AccountWindow, now)
+	_, _, err := g.s.limits.Hit(ctx, g.pair, g.s.cfg.Limits.AccountWindow, now)
 	return err
 }
 
@@ -137,10 +122,10 @@ func (g *accountGuard) succeeded(ctx context.Context) error {
 	if g.disabled {
 		return nil
 	}
-	if err := g.s.RateLimits.Reset(ctx, g.account); err != nil {
+	if err := g.s.limits.Reset(ctx, g.account); err != nil {
 		return err
 	}
-	return g.s.RateLimits.Reset(ctx, g.pair)
+	return g.s.limits.Reset(ctx, g.pair)
 }
 
 // retryAfter rounds the wait up to whole seconds, at least one.

@@ -66,33 +66,6 @@ func TestNewRateLimitConfig(t *testing.T) {
 	}
 }
 
-func TestWithRequestID(t *testing.T) {
-	ctx := testCtx(t)
-	if got := RequestIDFrom(ctx); got != "" {
-		t.Errorf("RequestIDFrom(no id) = %q, want empty", got)
-	}
-	ctx = WithRequestID(ctx, "req-1")
-	if got := RequestIDFrom(ctx); got != "req-1" {
-		t.Errorf("RequestIDFrom = %q, want req-1", got)
-	}
-	// The two values live side by side, and survive a derived context.
-	derived, cancel := context.WithTimeout(WithClient(ctx, "192.0.2.1"), time.Minute)
-	defer cancel()
-	if RequestIDFrom(derived) != "req-1" || ClientFrom(derived) != "192.0.2.1" {
-		t.Errorf("derived context: request id %q, client %q", RequestIDFrom(derived), ClientFrom(derived))
-	}
-}
-
-func TestWithClient(t *testing.T) {
-	ctx := testCtx(t)
-	if got := ClientFrom(ctx); got != "" {
-		t.Errorf("ClientFrom(no client) = %q, want empty", got)
-	}
-	if got := ClientFrom(WithClient(ctx, "2001:db8::1")); got != "2001:db8::1" {
-		t.Errorf("ClientFrom = %q, want 2001:db8::1", got)
-	}
-}
-
 // clientLimits allows 5 requests per client per minute.
 var clientLimits = Limits{Enabled: true, IPRequests: 5, IPWindow: time.Minute}
 
@@ -103,19 +76,36 @@ func TestAllowClientCountsNothingWhenOff(t *testing.T) {
 	}{
 		"limits disabled":          {Limits{IPRequests: 5, IPWindow: time.Minute}, true},
 		"client budget turned off": {Limits{Enabled: true, AccountFailures: 3, AccountWindow: time.Minute}, true},
-		"no client in the context": {clientLimits, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			// No expectations: neither the store nor the clock is used.
 			f := newFixture(t, Config{Limits: tc.limits})
 			ctx := testCtx(t)
 			if tc.client {
-				ctx = WithClient(ctx, "203.0.113.7")
+				ctx = ports.WithClient(ctx, "203.0.113.7")
 			}
 			if err := f.svc.AllowClient(ctx); err != nil {
 				t.Errorf("AllowClient = %v, want nil", err)
 			}
 		})
+	}
+}
+
+// TestNoClientFailsClosed: with limits on, a request whose context names
+// no client is refused as an internal error, not let through uncounted,
+// for the client budget and the account throttle alike.
+func TestNoClientFailsClosed(t *testing.T) {
+	f := newFixture(t, Config{Limits: clientLimits})
+	err := f.svc.AllowClient(testCtx(t))
+	if !errors.Is(err, errNoClient) {
+		t.Fatalf("AllowClient without a client = %v, want errNoClient", err)
+	}
+	wantCode(t, err, domain.EINTERNAL)
+
+	g := newFixture(t, Config{Limits: Limits{Enabled: true, AccountFailures: 3, AccountWindow: time.Minute}})
+	_, err = g.svc.Login(testCtx(t), "alice@example.com", "pw")
+	if !errors.Is(err, errNoClient) {
+		t.Fatalf("Login without a client = %v, want errNoClient", err)
 	}
 }
 
@@ -142,7 +132,7 @@ func TestAllowClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, Config{Limits: clientLimits})
-			ctx := WithClient(testCtx(t), "203.0.113.7")
+			ctx := ports.WithClient(testCtx(t), "203.0.113.7")
 			f.clock.EXPECT().Now().Return(now)
 			hit := f.limits.EXPECT().Hit(ctx, "ip:203.0.113.7", time.Minute, now).Return(tt.count, now.Add(tt.resetIn), nil)
 			if tt.wantEvent {
@@ -165,7 +155,7 @@ func TestAllowClient(t *testing.T) {
 
 	t.Run("store unavailable", func(t *testing.T) {
 		f := newFixture(t, Config{Limits: clientLimits})
-		ctx := WithClient(testCtx(t), "203.0.113.7")
+		ctx := ports.WithClient(testCtx(t), "203.0.113.7")
 		cause := errors.New("redis: connection refused")
 		f.clock.EXPECT().Now().Return(now)
 		f.limits.EXPECT().Hit(ctx, "ip:203.0.113.7", time.Minute, now).Return(0, time.Time{}, domain.Unavailable(cause))
@@ -415,7 +405,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, Config{Limits: accountLimits})
-			ctx := WithClient(testCtx(t), "198.51.100.9")
+			ctx := ports.WithClient(testCtx(t), "198.51.100.9")
 			f.clock.EXPECT().Now().Return(now).AnyTimes()
 			gomock.InOrder(tt.expect(t, f, ctx)...)
 
@@ -454,7 +444,7 @@ func TestLoginAccountThrottleOff(t *testing.T) {
 	// configured, and Login touches no account key (the store mock would
 	// fail the test).
 	f := newFixture(t, Config{Limits: clientLimits})
-	ctx := WithClient(testCtx(t), "198.51.100.9")
+	ctx := ports.WithClient(testCtx(t), "198.51.100.9")
 	f.clock.EXPECT().Now().Return(now).AnyTimes()
 	gomock.InOrder(
 		f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),

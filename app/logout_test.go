@@ -158,14 +158,15 @@ func TestLogoutAllFailures(t *testing.T) {
 	}
 }
 
-func TestSweepSessions(t *testing.T) {
+func TestSweep(t *testing.T) {
 	f := newFixture(t, Config{})
 	ctx := testCtx(t)
 	f.clock.EXPECT().Now().Return(now)
 	f.sessions.EXPECT().DeleteEnded(ctx, now).Return(5, nil)
-	n, err := f.svc.SweepSessions(ctx)
-	if n != 5 || err != nil {
-		t.Errorf("SweepSessions = %d, %v; want 5, nil", n, err)
+	f.limits.EXPECT().DeleteExpired(ctx, now).Return(7, nil)
+	res, err := f.svc.Sweep(ctx)
+	if res != (SweepResult{Sessions: 5, RateLimits: 7}) || err != nil {
+		t.Errorf("Sweep = %+v, %v; want 5 sessions, 7 windows, nil", res, err)
 	}
 
 	t.Run("unavailable", func(t *testing.T) {
@@ -174,10 +175,50 @@ func TestSweepSessions(t *testing.T) {
 		cause := errors.New("disk I/O error")
 		f.clock.EXPECT().Now().Return(now)
 		f.sessions.EXPECT().DeleteEnded(ctx, now).Return(0, domain.Unavailable(cause))
-		_, err := f.svc.SweepSessions(ctx)
+		// The windows are still swept when the sessions fail.
+		f.limits.EXPECT().DeleteExpired(ctx, now).Return(2, nil)
+		res, err := f.svc.Sweep(ctx)
 		if !errors.Is(err, cause) {
 			t.Errorf("error %v lost its cause", err)
 		}
+		if res.RateLimits != 2 {
+			t.Errorf("RateLimits = %d, want 2", res.RateLimits)
+		}
 		wantCode(t, err, domain.EUNAVAILABLE)
 	})
+}
+
+// TestRunSweeper runs the loop with a short interval: it sweeps until the
+// context ends, reporting each result, and then returns.
+func TestRunSweeper(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.clock.EXPECT().Now().Return(now).MinTimes(2)
+	f.sessions.EXPECT().DeleteEnded(gomock.Any(), now).Return(1, nil).MinTimes(2)
+	f.limits.EXPECT().DeleteExpired(gomock.Any(), now).Return(0, nil).MinTimes(2)
+	reports := make(chan SweepResult, 10)
+	done := make(chan struct{})
+	go func() {
+		f.svc.RunSweeper(ctx, time.Millisecond, func(r SweepResult, err error) {
+			if err != nil {
+				t.Errorf("sweep: %v", err)
+			}
+			select {
+			case reports <- r:
+			default:
+			}
+			if len(reports) >= 2 {
+				cancel()
+			}
+		})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunSweeper did not return after its context ended")
+	}
+	if r := <-reports; r.Sessions != 1 {
+		t.Errorf("report %+v, want 1 session", r)
+	}
 }

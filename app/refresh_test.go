@@ -67,7 +67,7 @@ func expectWalk(f *fixture, ctx context.Context, s *domain.Session, n int) {
 // expectIssue expects the user lookup, the access token and the
 // token.refreshed event (with reason) of a refresh that succeeds, and
 // returns the token.
-func expectIssue(f *fixture, ctx context.Context, user *domain.User, reason string) ports.AccessToken {
+func expectIssue(f *fixture, ctx context.Context, user *domain.User, reason ports.Reason) ports.AccessToken {
 	access := ports.AccessToken{Token: "fresh.access.jwt", ExpiresIn: 15 * time.Minute}
 	gomock.InOrder(
 		f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
@@ -80,7 +80,7 @@ func expectIssue(f *fixture, ctx context.Context, user *domain.User, reason stri
 // eventMatcher matches a SecurityEvent by name, user, session and email,
 // and a reason that contains the given words.
 type eventMatcher struct {
-	name      string
+	name      ports.EventName
 	userID    int64
 	sessionID string
 	reason    string
@@ -90,7 +90,7 @@ type eventMatcher struct {
 func (m eventMatcher) Matches(x any) bool {
 	e, ok := x.(ports.SecurityEvent)
 	return ok && e.Name == m.name && e.UserID == m.userID && e.SessionID == m.sessionID &&
-		e.Email == m.email && e.Reason != "" && strings.Contains(e.Reason, m.reason)
+		e.Email == m.email && e.Reason != "" && strings.Contains(string(e.Reason), m.reason)
 }
 
 func (m eventMatcher) String() string {
@@ -98,7 +98,7 @@ func (m eventMatcher) String() string {
 }
 
 // refreshed is the event of a refresh of sessionID by alice that succeeds.
-func refreshed(reason string) ports.SecurityEvent {
+func refreshed(reason ports.Reason) ports.SecurityEvent {
 	return ports.SecurityEvent{Name: "token.refreshed", UserID: 42, Email: "alice@example.com", SessionID: sessionID, Reason: reason}
 }
 

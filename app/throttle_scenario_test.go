@@ -52,6 +52,19 @@ func (m *memLimits) Count(_ context.Context, key string, now time.Time) (int, ti
 	return c.n, c.resetAt, nil
 }
 
+func (m *memLimits) DeleteExpired(_ context.Context, now time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, c := range m.counters {
+		if !now.Before(c.resetAt) {
+			delete(m.counters, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (m *memLimits) Release(_ context.Context, key string, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -140,7 +153,7 @@ func (c *fakeClock) Now() time.Time { return c.now }
 type fakeEvents struct{ names []string }
 
 func (l *fakeEvents) Record(_ context.Context, e ports.SecurityEvent) {
-	l.names = append(l.names, e.Name)
+	l.names = append(l.names, string(e.Name))
 }
 
 // TestAccountThrottleScenario plays attackers and the account's owner
@@ -196,7 +209,7 @@ func TestAccountThrottleScenario(t *testing.T) {
 
 	for i, st := range steps {
 		clock.now = now.Add(time.Duration(i) * time.Second)
-		ctx := WithClient(testCtx(t), st.client)
+		ctx := ports.WithClient(testCtx(t), st.client)
 		compares, lookups, created, recorded := hasher.compares, users.lookups, sessions.created, len(events.names)
 
 		res, err := svc.Login(ctx, "Alice@example.com", st.password)

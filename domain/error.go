@@ -1,5 +1,6 @@
 // Package domain holds what a user is and what a valid email and password
-// are. It imports the standard library only.
+// are. It imports the standard library and golang.org/x/text (Unicode
+// normalization of passwords and emails), nothing else.
 package domain
 
 import (
@@ -56,6 +57,22 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes a sentinel match the copies WithCause makes of it: target
+// matches when it is an *Error without a cause and e has its code and
+// message.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Err == nil && t.Code == e.Code && t.Message == e.Message
+}
+
+// WithCause returns a copy of e that keeps cause for the logs; the client
+// still sees e's code and message, and errors.Is(copy, e) holds.
+func WithCause(e *Error, cause error) *Error {
+	c := *e
+	c.Err = cause
+	return &c
+}
 
 // Errorf returns a domain error with a client-safe message.
 func Errorf(code, format string, args ...any) *Error {

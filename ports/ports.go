@@ -48,6 +48,10 @@ type RateLimitStore interface {
 	Count(ctx context.Context, key string, now time.Time) (count int, resetAt time.Time, err error)
 	// Reset forgets key. Returns EUNAVAILABLE when the store cannot answer.
 	Reset(ctx context.Context, key string) error
+	// DeleteExpired deletes every window closed at now and returns how
+	// many; a periodic sweep keeps the store from holding every key ever
+	// seen. Returns EUNAVAILABLE when the store cannot answer.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// Release takes back one event that Hit recorded in key's open window:
 	// a reservation made before work that then turned out not to count
 	// (a login whose password was right). The count never goes below zero
@@ -144,28 +148,6 @@ type DeviceTokens interface {
 	// unexpired at now; ok is false for anything else, and then nothing
 	// needs to be looked up.
 	Verify(token string, now time.Time) (claims DeviceClaims, ok bool)
-}
-
-// SecurityEvent is something an operator must be able to find later
-// (docs/audit.md lists them). It never holds a password, token or hash.
-// The request id and client address travel in the context (see
-// app.RequestIDFrom and app.ClientFrom), not in the event.
-type SecurityEvent struct {
-	// Name is stable: "login.failed", "token.reuse_detected", ...
-	Name string
-	// UserID is the account's id; 0 when no account is known.
-	UserID int64
-	// Email is the account's normalized address, or the address a login
-	// named when it parsed; "" when there is none. It is personal data:
-	// the EventLog must mask it before it reaches a log.
-	Email     string
-	SessionID string
-	Reason    string
-}
-
-// EventLog records security events. It never fails the use case.
-type EventLog interface {
-	Record(ctx context.Context, e SecurityEvent)
 }
 
 // PasswordHasher hashes and checks passwords. It is slow on purpose.

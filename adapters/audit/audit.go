@@ -9,7 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/authd/authd/app"
 	"github.com/authd/authd/ports"
 )
 
@@ -23,19 +22,20 @@ const Msg = "security event"
 // account, WARN for what an operator may want to alert on. An event not
 // listed here is WARN, so a new one is never dropped by a WARN-level
 // handler before it is classified.
-var levels = map[string]slog.Level{
-	"user.registered":          slog.LevelInfo,
-	"login.succeeded":          slog.LevelInfo,
-	"token.refreshed":          slog.LevelInfo,
-	"session.revoked":          slog.LevelInfo,
-	"login.failed":             slog.LevelWarn,
-	"ratelimit.exceeded":       slog.LevelWarn,
-	"token.reuse_detected":     slog.LevelWarn,
-	"breach_check.unavailable": slog.LevelWarn,
+var levels = map[ports.EventName]slog.Level{
+	ports.EventUserRegistered:         slog.LevelInfo,
+	ports.EventLoginSucceeded:         slog.LevelInfo,
+	ports.EventTokenRefreshed:         slog.LevelInfo,
+	ports.EventSessionRevoked:         slog.LevelInfo,
+	ports.EventLoginFailed:            slog.LevelWarn,
+	ports.EventAccountLocked:          slog.LevelWarn,
+	ports.EventRateLimitExceeded:      slog.LevelWarn,
+	ports.EventTokenReuseDetected:     slog.LevelWarn,
+	ports.EventBreachCheckUnavailable: slog.LevelWarn,
 }
 
 // Level returns the level an event named name is written at.
-func Level(name string) slog.Level {
+func Level(name ports.EventName) slog.Level {
 	if l, ok := levels[name]; ok {
 		return l
 	}
@@ -54,11 +54,11 @@ func New(logger *slog.Logger) *Log { return &Log{logger: logger} }
 // Record writes e. Empty fields are left out.
 func (l *Log) Record(ctx context.Context, e ports.SecurityEvent) {
 	attrs := make([]slog.Attr, 0, 7)
-	attrs = append(attrs, slog.String("event", e.Name))
-	if id := app.RequestIDFrom(ctx); id != "" {
+	attrs = append(attrs, slog.String("event", string(e.Name)))
+	if id := ports.RequestIDFrom(ctx); id != "" {
 		attrs = append(attrs, slog.String("request_id", id))
 	}
-	if ip := app.ClientFrom(ctx); ip != "" {
+	if ip := ports.ClientFrom(ctx); ip != "" {
 		attrs = append(attrs, slog.String("client_ip", ip))
 	}
 	if e.UserID != 0 {
@@ -71,7 +71,7 @@ func (l *Log) Record(ctx context.Context, e ports.SecurityEvent) {
 		attrs = append(attrs, slog.String("session_id", e.SessionID))
 	}
 	if e.Reason != "" {
-		attrs = append(attrs, slog.String("reason", e.Reason))
+		attrs = append(attrs, slog.String("reason", string(e.Reason)))
 	}
 	l.logger.LogAttrs(ctx, Level(e.Name), Msg, attrs...)
 }

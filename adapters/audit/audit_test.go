@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/authd/authd/adapters/audit"
-	"github.com/authd/authd/app"
 	"github.com/authd/authd/ports"
 )
 
@@ -55,7 +54,7 @@ func wantExactly(t *testing.T, m, want map[string]any) {
 
 func requestCtx() context.Context {
 	ctx := context.WithValue(context.Background(), ctxKey{}, "unrelated value")
-	return app.WithClient(app.WithRequestID(ctx, "req-7f3a"), "203.0.113.9")
+	return ports.WithClient(ports.WithRequestID(ctx, "req-7f3a"), "203.0.113.9")
 }
 
 func TestRecordAllFields(t *testing.T) {
@@ -84,13 +83,13 @@ func TestRecordOmitsEmptyFields(t *testing.T) {
 	_, m := record(t, context.Background(), ports.SecurityEvent{Name: "session.revoked"})
 	wantExactly(t, m, map[string]any{"level": "INFO", "msg": "security event", "event": "session.revoked"})
 
-	_, m = record(t, app.WithClient(context.Background(), "2001:db8::1"), ports.SecurityEvent{Name: "ratelimit.exceeded", Reason: "client request budget spent"})
+	_, m = record(t, ports.WithClient(context.Background(), "2001:db8::1"), ports.SecurityEvent{Name: "ratelimit.exceeded", Reason: "client request budget spent"})
 	wantExactly(t, m, map[string]any{
 		"level": "WARN", "msg": "security event", "event": "ratelimit.exceeded",
 		"client_ip": "2001:db8::1", "reason": "client request budget spent",
 	})
 
-	_, m = record(t, app.WithRequestID(context.Background(), "r1"), ports.SecurityEvent{Name: "session.revoked", UserID: 7, Reason: "logout from all devices (3 sessions)"})
+	_, m = record(t, ports.WithRequestID(context.Background(), "r1"), ports.SecurityEvent{Name: "session.revoked", UserID: 7, Reason: "logout from all devices (3 sessions)"})
 	wantExactly(t, m, map[string]any{
 		"level": "INFO", "msg": "security event", "event": "session.revoked",
 		"request_id": "r1", "user_id": float64(7), "reason": "logout from all devices (3 sessions)",
@@ -152,7 +151,8 @@ func TestRecordMasksEmail(t *testing.T) {
 }
 
 // events are the events app records, with their levels.
-var events = map[string]slog.Level{
+var events = map[ports.EventName]slog.Level{
+	"account.locked":           slog.LevelWarn,
 	"user.registered":          slog.LevelInfo,
 	"login.succeeded":          slog.LevelInfo,
 	"token.refreshed":          slog.LevelInfo,
@@ -163,12 +163,25 @@ var events = map[string]slog.Level{
 	"breach_check.unavailable": slog.LevelWarn,
 }
 
+// TestEveryEventHasALevel: each name in ports.EventNames is classified
+// here, so none falls to the default by being forgotten.
+func TestEveryEventHasALevel(t *testing.T) {
+	for _, n := range ports.EventNames {
+		if _, ok := events[n]; !ok {
+			t.Errorf("event %q is in ports.EventNames but not in this test's table", n)
+		}
+	}
+	if len(events) != len(ports.EventNames) {
+		t.Errorf("table has %d events, ports.EventNames %d", len(events), len(ports.EventNames))
+	}
+}
+
 func TestRecordLevels(t *testing.T) {
 	tests := maps.Clone(events)
 	// An event not yet classified is not lost at WARN.
 	tests["something.new"] = slog.LevelWarn
 	for name, want := range tests {
-		t.Run(name, func(t *testing.T) {
+		t.Run(string(name), func(t *testing.T) {
 			if got := audit.Level(name); got != want {
 				t.Errorf("Level = %v, want %v", got, want)
 			}
@@ -198,11 +211,11 @@ func TestDocsListEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, level := range events {
-		heading := "### `" + name + "` (" + level.String() + ")"
+		heading := "### `" + string(name) + "` (" + level.String() + ")"
 		if !strings.Contains(string(doc), heading+"\n") {
 			t.Errorf("docs/audit.md has no section %q", heading)
 		}
-		if !strings.Contains(string(doc), `"event":"`+name+`"`) {
+		if !strings.Contains(string(doc), `"event":"`+string(name)+`"`) {
 			t.Errorf("docs/audit.md has no example line for %s", name)
 		}
 	}

@@ -154,6 +154,13 @@ func (s *RateLimitStore) Count(ctx context.Context, key string, now time.Time) (
 	return res.count, res.resetAt, err
 }
 
+// DeleteExpired calls the wrapped DeleteExpired.
+func (s *RateLimitStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	return do(ctx, s.cmd, func(ctx context.Context) (int, error) {
+		return s.next.DeleteExpired(ctx, now)
+	})
+}
+
 // Release calls the wrapped Release.
 func (s *RateLimitStore) Release(ctx context.Context, key string, now time.Time) error {
 	_, err := do(ctx, s.cmd, func(ctx context.Context) (struct{}, error) {

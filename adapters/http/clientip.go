@@ -6,7 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/authd/authd/app"
+	"github.com/authd/authd/ports"
 )
 
 // clientIP is the address rate limits and logs attribute a request to: the
@@ -81,7 +81,7 @@ func (s *server) identifyClient(c *fiber.Ctx) error {
 	}
 	ip := clientIP(peer, xff, s.cfg.TrustedProxies).String()
 	c.Locals(localClientIP, ip)
-	c.SetUserContext(app.WithClient(c.UserContext(), ip))
+	c.SetUserContext(ports.WithClient(c.UserContext(), ip))
 	return c.Next()
 }
 

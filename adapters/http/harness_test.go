@@ -545,9 +545,9 @@ func (f *fakeEvents) Record(ctx context.Context, e ports.SecurityEvent) {
 	f.events = append(f.events, e)
 	f.mu.Unlock()
 	f.log.LogAttrs(ctx, slog.LevelWarn, "security event",
-		slog.String("event", e.Name), slog.String("request_id", app.RequestIDFrom(ctx)),
-		slog.String("client_ip", app.ClientFrom(ctx)), slog.Int64("user_id", e.UserID),
-		slog.String("session_id", e.SessionID), slog.String("reason", e.Reason))
+		slog.String("event", string(e.Name)), slog.String("request_id", ports.RequestIDFrom(ctx)),
+		slog.String("client_ip", ports.ClientFrom(ctx)), slog.Int64("user_id", e.UserID),
+		slog.String("session_id", e.SessionID), slog.String("reason", string(e.Reason)))
 }
 
 // names returns the recorded events' names in order.
@@ -556,7 +556,7 @@ func (f *fakeEvents) names() []string {
 	defer f.mu.Unlock()
 	var out []string
 	for _, e := range f.events {
-		out = append(out, e.Name)
+		out = append(out, string(e.Name))
 	}
 	return out
 }
@@ -636,6 +636,21 @@ func (f *fakeRateLimits) Count(ctx context.Context, key string, now time.Time) (
 		return w.count, w.resetAt, nil
 	}
 	return 0, time.Time{}, nil
+}
+
+func (f *fakeRateLimits) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for k, w := range f.windows {
+		if !now.Before(w.resetAt) {
+			delete(f.windows, k)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (f *fakeRateLimits) Release(ctx context.Context, key string, now time.Time) error {

@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -149,7 +150,13 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		p = newProblem(c, status, detail)
 	default:
 		code := domain.ErrorCode(err)
-		status = codeStatus[code]
+		status, known := codeStatus[code]
+		if !known {
+			// A code this table lacks is a bug; it must not become
+			// status 0 or a guess. The access line carries the cause.
+			code, status = domain.EINTERNAL, fiber.StatusInternalServerError
+			err = fmt.Errorf("http: no status for domain error code %q: %w", domain.ErrorCode(err), err)
+		}
 		p = newProblem(c, status, domain.ErrorMessage(err))
 		for _, f := range domain.ErrorFields(err) {
 			p.Errors = append(p.Errors, fieldError{Field: f.Field, Message: f.Message})

@@ -25,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/authd/authd/app"
+	"github.com/authd/authd/ports"
 )
 
 // BodyLimit is the largest request body accepted; larger gets 413.
@@ -244,7 +245,7 @@ func newRequestID() string {
 func (s *server) requestID(c *fiber.Ctx) error {
 	assignRequestID(c)
 	// The use cases' security events carry it too (see adapters/audit).
-	c.SetUserContext(app.WithRequestID(c.UserContext(), requestID(c)))
+	c.SetUserContext(ports.WithRequestID(c.UserContext(), requestID(c)))
 	return c.Next()
 }
 

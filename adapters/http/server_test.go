@@ -405,3 +405,19 @@ func TestRequestDeadlineReachesStorage(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+// TestUnknownDomainCode: an error code the status table lacks is a 500
+// with the generic detail (never status 0 or the error's own message), and
+// the access line says which code it was.
+func TestUnknownDomainCode(t *testing.T) {
+	h := newHarness(t)
+	h.users.setErr(&domain.Error{Code: "made_up", Message: "internal words that must not leak"})
+	r := h.post(registerPath, credsJSON("code@example.com", "kx7-Qm2z-long"))
+	p := wantProblem(t, r, http.StatusInternalServerError)
+	if d, _ := p["detail"].(string); strings.Contains(d, "internal words") {
+		t.Errorf("detail leaks the error's message: %q", d)
+	}
+	if !strings.Contains(h.logs.String(), `no status for domain error code \"made_up\"`) {
+		t.Errorf("the access log does not name the unknown code:\n%s", h.logs.String())
+	}
+}

@@ -8,26 +8,13 @@ import (
 
 // knownEvents are the security event names the app records; any other
 // name is counted as "other", so the event label stays bounded.
-var knownEvents = map[string]bool{
-	"user.registered":          true,
-	"login.succeeded":          true,
-	"login.failed":             true,
-	"token.refreshed":          true,
-	"token.reuse_detected":     true,
-	"session.revoked":          true,
-	"ratelimit.exceeded":       true,
-	"breach_check.unavailable": true,
-}
-
-// loginFailures maps the reason of a login.failed event to its outcome.
-// The reasons are app's; adapters/http's metrics test runs the real app,
-// so a renamed reason (counted as "other") fails it.
-var loginFailures = map[string]string{
-	"wrong password":    OutcomeWrongPassword,
-	"password mismatch": OutcomeWrongPassword,
-	"unknown email":     OutcomeUnknownAccount,
-	"inactive account":  OutcomeInactive,
-}
+var knownEvents = func() map[ports.EventName]bool {
+	m := make(map[ports.EventName]bool, len(ports.EventNames))
+	for _, n := range ports.EventNames {
+		m[n] = true
+	}
+	return m
+}()
 
 // eventLog counts each event, then hands it on.
 type eventLog struct {
@@ -42,7 +29,7 @@ var _ ports.EventLog = eventLog{}
 //
 //	user.registered       authd_registrations_total{outcome="success"}
 //	login.succeeded       authd_logins_total{outcome="success"}
-//	login.failed          authd_logins_total{outcome=wrong_password|unknown_account|inactive}, by Reason
+//	login.failed          authd_logins_total{outcome="failure"}, whatever the reason
 //	token.refreshed       authd_refreshes_total{outcome="success"}
 //	token.reuse_detected  authd_refresh_token_reuse_total
 //
@@ -60,25 +47,21 @@ func (l eventLog) Record(ctx context.Context, e ports.SecurityEvent) {
 }
 
 func (m *Metrics) countEvent(e ports.SecurityEvent) {
-	name := e.Name
-	if !knownEvents[name] {
+	name := string(e.Name)
+	if !knownEvents[e.Name] {
 		name = "other"
 	}
 	m.events.WithLabelValues(name).Inc()
 	switch e.Name {
-	case "user.registered":
+	case ports.EventUserRegistered:
 		m.registrations.WithLabelValues(OutcomeSuccess).Inc()
-	case "login.succeeded":
+	case ports.EventLoginSucceeded:
 		m.logins.WithLabelValues(OutcomeSuccess).Inc()
-	case "login.failed":
-		outcome, ok := loginFailures[e.Reason]
-		if !ok {
-			outcome = OutcomeOther
-		}
-		m.logins.WithLabelValues(outcome).Inc()
-	case "token.refreshed":
+	case ports.EventLoginFailed:
+		m.logins.WithLabelValues(OutcomeFailure).Inc()
+	case ports.EventTokenRefreshed:
 		m.refreshes.WithLabelValues(OutcomeSuccess).Inc()
-	case "token.reuse_detected":
+	case ports.EventTokenReuseDetected:
 		m.reuse.Inc()
 	}
 }

@@ -41,11 +41,15 @@ const (
 
 // Outcome label values.
 const (
-	OutcomeSuccess        = "success"
-	OutcomeWrongPassword  = "wrong_password"
-	OutcomeUnknownAccount = "unknown_account"
-	OutcomeInactive       = "inactive"
-	OutcomeRateLimited    = "rate_limited"
+	OutcomeSuccess = "success"
+	// OutcomeFailure is every refused login alike: unknown email, wrong
+	// password and inactive account. /metrics may be readable by more
+	// people than the audit log, and per-reason counts there would tell
+	// an attacker which case a failure was (an account enumeration and,
+	// for inactive accounts, a password oracle); the audit log keeps the
+	// reason for operators.
+	OutcomeFailure     = "failure"
+	OutcomeRateLimited = "rate_limited"
 	// OutcomeShed is a login answered 503: the hashing pool refused the
 	// work (queue full or waited too long), or, rarely, a dependency was
 	// unavailable; authd_breaker_open tells the two apart.
@@ -56,9 +60,6 @@ const (
 	// expired refresh token (reuse included).
 	OutcomeInvalid     = "invalid"
 	OutcomeUnavailable = "unavailable"
-	// OutcomeOther is a login.failed event whose reason this package does
-	// not know; seeing it means loginFailures (events.go) needs a case.
-	OutcomeOther = "other"
 )
 
 // statusOutcome is the outcome that the final status of a POST to an auth
@@ -112,7 +113,7 @@ func New() *Metrics {
 		}, []string{"method", "route"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authd_logins_total",
-			Help: "Login attempts by outcome: success, wrong_password, unknown_account, inactive (from the app's events), rate_limited (429) and shed (503) from the login route's status.",
+			Help: "Login attempts by outcome: success and failure (from the app's events; every refused login alike), rate_limited (429) and shed (503) from the login route's status.",
 		}, []string{"outcome"}),
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authd_registrations_total",
@@ -135,7 +136,7 @@ func New() *Metrics {
 
 	// Every known label value starts at 0, so rate() and alerts work
 	// before the first occurrence and dashboards list every outcome.
-	for _, o := range []string{OutcomeSuccess, OutcomeWrongPassword, OutcomeUnknownAccount, OutcomeInactive, OutcomeRateLimited, OutcomeShed} {
+	for _, o := range []string{OutcomeSuccess, OutcomeFailure, OutcomeRateLimited, OutcomeShed} {
 		m.logins.WithLabelValues(o)
 	}
 	for _, o := range []string{OutcomeSuccess, OutcomeInvalid, OutcomeRateLimited, OutcomeUnavailable} {
@@ -145,7 +146,7 @@ func New() *Metrics {
 		m.refreshes.WithLabelValues(o)
 	}
 	for name := range knownEvents {
-		m.events.WithLabelValues(name)
+		m.events.WithLabelValues(string(name))
 	}
 
 	version, goVersion := buildInfo()

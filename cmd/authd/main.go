@@ -167,8 +167,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return err
 	}
-	go sweep(ctx, cfg.SweepInterval, logger, svc.SweepSessions, func(ctx context.Context) (int, error) {
-		return rawLimits.DeleteExpired(ctx, time.Now())
+	go svc.RunSweeper(ctx, cfg.SweepInterval, func(r app.SweepResult, err error) {
+		if err != nil {
+			logger.Warn("sweep failed", "error", err.Error())
+		}
+		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits)
 	})
 	// A probe through each breaker lets an open circuit's half-open trial
 	// happen even when the load balancer has stopped sending traffic
@@ -294,28 +297,6 @@ func newTokenIssuer(cfg config, logger *slog.Logger) (*jwt.Issuer, error) {
 	signing := tokens.SigningKey()
 	logger.Info("access token keys", "signing", signing.Algorithm()+" "+signing.ID(), "verification_only", verifying)
 	return tokens, nil
-}
-
-// sweep runs each cleanup every interval until ctx ends: ended sessions
-// and closed rate-limit windows, so neither grows without bound.
-func sweep(ctx context.Context, interval time.Duration, logger *slog.Logger, cleanups ...func(context.Context) (int, error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, clean := range cleanups {
-				n, err := clean(ctx)
-				if err != nil {
-					logger.Warn("sweep failed", "error", err.Error())
-					continue
-				}
-				logger.Debug("sweep", "deleted", n)
-			}
-		}
-	}
 }
 
 // readiness is /readyz: the store's checks, "circuit": "open" while a

@@ -1101,6 +1101,45 @@ func (c *MockRateLimitStoreCountCall) DoAndReturn(f func(context.Context, string
 	return c
 }
 
+// DeleteExpired mocks base method.
+func (m *MockRateLimitStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "DeleteExpired", ctx, now)
+	ret0, _ := ret[0].(int)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteExpired indicates an expected call of DeleteExpired.
+func (mr *MockRateLimitStoreMockRecorder) DeleteExpired(ctx, now any) *MockRateLimitStoreDeleteExpiredCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteExpired", reflect.TypeOf((*MockRateLimitStore)(nil).DeleteExpired), ctx, now)
+	return &MockRateLimitStoreDeleteExpiredCall{Call: call}
+}
+
+// MockRateLimitStoreDeleteExpiredCall wrap *gomock.Call
+type MockRateLimitStoreDeleteExpiredCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockRateLimitStoreDeleteExpiredCall) Return(arg0 int, arg1 error) *MockRateLimitStoreDeleteExpiredCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockRateLimitStoreDeleteExpiredCall) Do(f func(context.Context, time.Time) (int, error)) *MockRateLimitStoreDeleteExpiredCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockRateLimitStoreDeleteExpiredCall) DoAndReturn(f func(context.Context, time.Time) (int, error)) *MockRateLimitStoreDeleteExpiredCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Hit mocks base method.
 func (m *MockRateLimitStore) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, time.Time, error) {
 	m.ctrl.T.Helper()

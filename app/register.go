@@ -1,0 +1,36 @@
+package app
+
+import (
+	"context"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+// Register creates an account. Returns EINVALID with field errors for a bad
+// email or password (both are checked, so the client sees every problem at
+// once), ECONFLICT when the email is taken, EUNAVAILABLE when storage or the
+// hasher cannot answer.
+func (s *Service) Register(ctx context.Context, rawEmail, password string) (*domain.User, error) {
+	email, emailErr := domain.ParseEmail(rawEmail)
+	if err := domain.MergeInvalid(emailErr, s.cfg.Policy.Validate(password, email)); err != nil {
+		return nil, err
+	}
+	if err := s.checkBreached(ctx, password); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return nil, err
+	}
+	u, err := domain.NewUser(email, hash, s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	created, err := s.users.Create(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventUserRegistered, UserID: created.ID(), Email: created.Email().String()})
+	return created, nil
+}

@@ -1,0 +1,148 @@
+// Package app holds authd's use cases, one file each: register.go,
+// login.go, refresh.go, logout.go, authenticate.go, sweep.go, with the
+// rate-limit policy in limits.go. It talks to the outside world only
+// through the interfaces in ports, which cmd/authd fills with adapters.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+// dummyPassword is hashed once at start-up. Logging in with an unknown
+// email compares against that hash, so the response takes as long as a
+// wrong password for a real account and does not reveal which emails exist.
+const dummyPassword = "authd-timing-equalizer-not-a-real-password"
+
+// Ports are the outside world the use cases need; New refuses a nil one.
+type Ports struct {
+	Users         ports.UserRepository
+	Sessions      ports.SessionRepository
+	Hasher        ports.PasswordHasher
+	Tokens        ports.TokenIssuer
+	SessionTokens ports.SessionTokens
+	Clock         ports.Clock
+	Events        ports.EventLog
+	// RateLimits is required when Config.Limits.Enabled.
+	RateLimits ports.RateLimitStore
+	// Breaches is optional: nil turns the breached-password check off.
+	Breaches ports.BreachChecker
+}
+
+// Config holds the use cases' rules.
+type Config struct {
+	Policy domain.PasswordPolicy
+	// SessionTTL is a session's absolute lifetime from login; refreshing
+	// never extends it. Default 30 days.
+	SessionTTL time.Duration
+	// ReuseGrace is how long after a refresh the spent token may be
+	// presented again (two tabs, a retried request) and receive the same
+	// successor. Later, presenting it is treated as theft. Default 10s.
+	ReuseGrace time.Duration
+	// Limits configure rate limiting (see Limits).
+	Limits Limits
+	// BreachFailClosed refuses registrations (503) while the breach
+	// checker cannot answer; by default they proceed.
+	BreachFailClosed bool
+}
+
+// Defaults for Config's zero values.
+const (
+	DefaultSessionTTL = 30 * 24 * time.Hour
+	DefaultReuseGrace = 10 * time.Second
+)
+
+// Service runs the use cases. Its dependencies are unexported: drivers
+// (the HTTP adapter, the CLI) reach storage only through use cases.
+type Service struct {
+	users         ports.UserRepository
+	sessions      ports.SessionRepository
+	hasher        ports.PasswordHasher
+	tokens        ports.TokenIssuer
+	sessionTokens ports.SessionTokens
+	clock         ports.Clock
+	events        ports.EventLog
+	limits        ports.RateLimitStore
+	breaches      ports.BreachChecker
+
+	cfg       Config
+	dummyHash string
+}
+
+// New builds the use cases from ports. It hashes a dummy password once with
+// the given hasher, so the dummy costs exactly what a real hash costs.
+func New(p Ports, cfg Config) (*Service, error) {
+	switch {
+	case p.Users == nil:
+		return nil, errors.New("app: nil UserRepository")
+	case p.Sessions == nil:
+		return nil, errors.New("app: nil SessionRepository")
+	case p.Hasher == nil:
+		return nil, errors.New("app: nil PasswordHasher")
+	case p.Tokens == nil:
+		return nil, errors.New("app: nil TokenIssuer")
+	case p.SessionTokens == nil:
+		return nil, errors.New("app: nil SessionTokens")
+	case p.Clock == nil:
+		return nil, errors.New("app: nil Clock")
+	case p.Events == nil:
+		return nil, errors.New("app: nil EventLog")
+	case cfg.Limits.Enabled && p.RateLimits == nil:
+		return nil, errors.New("app: rate limits enabled without a RateLimitStore")
+	case cfg.Limits.Enabled && (cfg.Limits.IPWindow <= 0 && cfg.Limits.IPRequests > 0 || cfg.Limits.AccountWindow <= 0 && cfg.Limits.AccountFailures > 0):
+		return nil, errors.New("app: a rate limit needs a positive window")
+	case cfg.SessionTTL < 0 || cfg.ReuseGrace < 0:
+		return nil, errors.New("app: negative session lifetime or reuse grace")
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.ReuseGrace == 0 {
+		cfg.ReuseGrace = DefaultReuseGrace
+	}
+	dummy, err := p.Hasher.Hash(context.Background(), dummyPassword)
+	if err != nil {
+		return nil, fmt.Errorf("app: hashing the timing dummy: %w", err)
+	}
+	return &Service{
+		users: p.Users, sessions: p.Sessions, hasher: p.Hasher, tokens: p.Tokens,
+		sessionTokens: p.SessionTokens, clock: p.Clock, events: p.Events,
+		limits: p.RateLimits, breaches: p.Breaches,
+		cfg: cfg, dummyHash: dummy,
+	}, nil
+}
+
+// Tokens is what a successful login or refresh hands out.
+type Tokens struct {
+	User        *domain.User
+	AccessToken ports.AccessToken
+	// RefreshToken is opaque; RefreshExpiresIn is how long its session has
+	// left (refreshing never extends it).
+	RefreshToken     string
+	RefreshExpiresIn time.Duration
+}
+
+// issue signs the access token that goes with refresh in session.
+func (s *Service) issue(user *domain.User, session *domain.Session, refresh string, now time.Time) (*Tokens, error) {
+	access, err := s.tokens.Issue(user.ID(), session.ID(), now)
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{User: user, AccessToken: access, RefreshToken: refresh, RefreshExpiresIn: session.RemainingAt(now)}, nil
+}
+
+// orIfNotFound returns replacement when err is ENOTFOUND and err itself
+// otherwise (nil included): a lookup that finds nothing means something
+// specific to each use case (invalid credentials, an invalid token), while
+// every other failure (EUNAVAILABLE) must reach the client as it is.
+func orIfNotFound(err, replacement error) error {
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return replacement
+	}
+	return err
+}

@@ -1,0 +1,87 @@
+package ports
+
+import (
+	"context"
+	"fmt"
+)
+
+// EventName names a security event. The names are stable: operators
+// search logs for them and docs/audit.md lists them. app records them,
+// adapters/audit writes them, adapters/metrics counts them; all three use
+// these constants, so a rename is a compile error, not a silent drift.
+type EventName string
+
+// The security events.
+const (
+	EventUserRegistered         EventName = "user.registered"
+	EventLoginSucceeded         EventName = "login.succeeded"
+	EventLoginFailed            EventName = "login.failed"
+	EventAccountLocked          EventName = "account.locked"
+	EventTokenRefreshed         EventName = "token.refreshed"
+	EventTokenReuseDetected     EventName = "token.reuse_detected"
+	EventSessionRevoked         EventName = "session.revoked"
+	EventRateLimitExceeded      EventName = "ratelimit.exceeded"
+	EventBreachCheckUnavailable EventName = "breach_check.unavailable"
+)
+
+// EventNames is every EventName, for adapters that keep a bounded set of
+// labels.
+var EventNames = []EventName{
+	EventUserRegistered, EventLoginSucceeded, EventLoginFailed, EventAccountLocked,
+	EventTokenRefreshed, EventTokenReuseDetected, EventSessionRevoked,
+	EventRateLimitExceeded, EventBreachCheckUnavailable,
+}
+
+// Reason says why an event happened, for operators. Like names, reasons
+// are stable text.
+type Reason string
+
+// The reasons.
+const (
+	// login.failed
+	ReasonUnknownEmail     Reason = "unknown email"
+	ReasonPasswordMismatch Reason = "password mismatch"
+	ReasonInactiveAccount  Reason = "inactive account"
+	// token.refreshed
+	ReasonRotated    Reason = "rotated"
+	ReasonGraceRetry Reason = "grace retry"
+	// token.reuse_detected, session.revoked
+	ReasonSpentAfterGrace   Reason = "spent refresh token presented after the grace window"
+	ReasonRefreshTokenReuse Reason = "refresh token reuse"
+	ReasonLogout            Reason = "logout"
+	// ratelimit.exceeded, account.locked
+	ReasonClientBudget     Reason = "client request budget spent"
+	ReasonThrottledAccount Reason = "failed logins on a throttled account"
+	ReasonAccountCap       Reason = "account-wide failure cap reached"
+	ReasonDeviceBudget     Reason = "device failure budget spent"
+	// breach_check.unavailable
+	ReasonBreachFailOpen   Reason = "fail closed: false"
+	ReasonBreachFailClosed Reason = "fail closed: true"
+)
+
+// ReasonLogoutAll is session.revoked's reason for logout from all
+// devices, with how many sessions it ended.
+func ReasonLogoutAll(sessions int) Reason {
+	return Reason(fmt.Sprintf("logout from all devices (%d sessions)", sessions))
+}
+
+// SecurityEvent is something an operator must be able to find later
+// (docs/audit.md lists them). It never holds a password, token or hash.
+// The request id and client address travel in the context (see
+// RequestIDFrom and ClientFrom), not in the event.
+type SecurityEvent struct {
+	Name EventName
+	// UserID is the account's id; 0 when no account is known.
+	UserID int64
+	// Email is the account's normalized address, or the address a login
+	// named when it parsed; "" when there is none. It is personal data:
+	// the EventLog must mask it before it reaches a log.
+	Email     string
+	SessionID string
+	Reason    Reason
+}
+
+// EventLog records security events. It never fails the use case.
+type EventLog interface {
+	Record(ctx context.Context, e SecurityEvent)
+}

@@ -1,0 +1,36 @@
+package ports
+
+import "context"
+
+// The transport puts what it knows about a request in its context, for
+// the use cases (rate limits key on the client) and for the event log
+// (which writes both). They live beside the ports because both sides of
+// the hexagon read them.
+
+type clientKey struct{}
+
+// WithClient returns ctx carrying the client's address, as the transport
+// determined it (behind trusted proxies, the forwarded address).
+func WithClient(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientKey{}, addr)
+}
+
+// ClientFrom returns the client address WithClient stored, or "".
+func ClientFrom(ctx context.Context) string {
+	addr, _ := ctx.Value(clientKey{}).(string)
+	return addr
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the request being served,
+// so security events can be matched with the transport's access log.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom returns the request id WithRequestID stored, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
