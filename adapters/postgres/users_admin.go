@@ -20,16 +20,7 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	query := `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id > $1`
-	args := []any{q.AfterID, q.Limit}
-	if q.EmailPrefix != "" {
-		// Stored emails are lower-cased by domain.ParseEmail; lower() folds
-		// the stored side too, as users_email_key does.
-		query += ` AND lower(email) LIKE $3 ESCAPE '\'`
-		args = append(args, escapeLike(strings.ToLower(q.EmailPrefix))+"%")
-	}
-	query += ` ORDER BY id LIMIT $2`
-
+	query, args := listQuery(q)
 	rows, err := r.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, storageError(err)
@@ -50,6 +41,20 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 		return nil, storageError(err)
 	}
 	return users, nil
+}
+
+// listQuery is List's statement for a valid q.
+func listQuery(q ports.UserQuery) (string, []any) {
+	query := `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id > $1`
+	args := []any{q.AfterID, q.Limit}
+	if q.EmailPrefix != "" {
+		// Stored emails are lower-cased by domain.ParseEmail; lower() folds
+		// the stored side too, as users_email_key does.
+		query += ` AND lower(email) LIKE $3 ESCAPE '\'`
+		args = append(args, escapeLike(strings.ToLower(q.EmailPrefix))+"%")
+	}
+	query += ` ORDER BY id LIMIT $2`
+	return query, args
 }
 
 // SetActive returns domain.ErrUserNotFound when there is no such user;

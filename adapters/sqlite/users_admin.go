@@ -17,23 +17,7 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	query := `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id > ?`
-	args := []any{q.AfterID}
-	if q.EmailPrefix != "" {
-		// Stored emails are lower-cased by domain.ParseEmail with the same
-		// function, so this is the case-insensitive match for every
-		// script, not only the ASCII that NOCASE and LIKE fold.
-		prefix := strings.ToLower(q.EmailPrefix)
-		query += ` AND email >= ? AND email LIKE ? ESCAPE '\'`
-		args = append(args, prefix, escapeLike(prefix)+"%")
-		if upper, ok := prefixUpperBound(prefix); ok {
-			query += ` AND email < ?`
-			args = append(args, upper)
-		}
-	}
-	query += ` ORDER BY id LIMIT ?`
-	args = append(args, q.Limit)
-
+	query, args := listQuery(q)
 	rows, err := r.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, storageError(err)
@@ -51,6 +35,27 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 		return nil, storageError(err)
 	}
 	return users, nil
+}
+
+// listQuery is List's statement for a valid q.
+func listQuery(q ports.UserQuery) (string, []any) {
+	query := `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id > ?`
+	args := []any{q.AfterID}
+	if q.EmailPrefix != "" {
+		// Stored emails are lower-cased by domain.ParseEmail with the same
+		// function, so this is the case-insensitive match for every
+		// script, not only the ASCII that NOCASE and LIKE fold.
+		prefix := strings.ToLower(q.EmailPrefix)
+		query += ` AND email >= ? AND email LIKE ? ESCAPE '\'`
+		args = append(args, prefix, escapeLike(prefix)+"%")
+		if upper, ok := prefixUpperBound(prefix); ok {
+			query += ` AND email < ?`
+			args = append(args, upper)
+		}
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, q.Limit)
+	return query, args
 }
 
 // SetActive returns domain.ErrUserNotFound when there is no such user.

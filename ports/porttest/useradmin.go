@@ -171,6 +171,13 @@ func testListPrefixWildcards(t *testing.T, repo ports.UserRepository) {
 	wantIDs(t, "prefix ending in _", list(t, repo, ports.UserQuery{EmailPrefix: tag + "_", Limit: 10}), underscore)
 	wantIDs(t, "prefix with _ inside", list(t, repo, ports.UserQuery{EmailPrefix: tag + "_X", Limit: 10}), underscore)
 	wantIDs(t, "the tag alone", list(t, repo, ports.UserQuery{EmailPrefix: tag, Limit: 10}), percent, underscore, plain, other)
+	// A prefix up to the @: a store that bounds a range scan by the next
+	// string ("...A" after "...@") must not let a case-folding collation
+	// widen it to "..._x@".
+	at := createTagged(t, repo, tag, "q")
+	qx := createTagged(t, repo, tag, "q_x")
+	wantIDs(t, "prefix ending in @", list(t, repo, ports.UserQuery{EmailPrefix: tag + "q@", Limit: 10}), at)
+	wantIDs(t, "the tag alone, again", list(t, repo, ports.UserQuery{EmailPrefix: tag, Limit: 10}), percent, underscore, plain, other, at, qx)
 	// A backslash cannot be in an email; as a prefix it matches nothing
 	// and must not break the escaping.
 	wantIDs(t, "prefix with a backslash", list(t, repo, ports.UserQuery{EmailPrefix: tag + `\`, Limit: 10}))
