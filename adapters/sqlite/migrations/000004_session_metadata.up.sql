@@ -1,6 +1,4 @@
--- Session metadata for "your sessions" and the admin view. (SQLite has no
--- 000003: that migration is PostgreSQL's shared rate-limit table; the
--- numbers stay aligned across stores.)
+-- Session metadata for "your sessions" and the admin view.
 --
 -- ADD COLUMN ... NOT NULL needs a default; '' is never read back: every
 -- existing row is backfilled below and the adapter always writes the
