@@ -30,6 +30,38 @@ type UserRepository interface {
 	// ENOTFOUND when there is no such user, EUNAVAILABLE when storage
 	// cannot answer.
 	UpdatePasswordHash(ctx context.Context, id int64, hash string) error
+	// List returns up to q.Limit users with an id above q.AfterID whose
+	// email starts with q.EmailPrefix, in ascending id order: a page of
+	// keyset pagination, where the next page starts after the last id
+	// returned. The prefix matches case-insensitively and literally (% and
+	// _ are not wildcards); "" matches every user. Returns EINVALID when
+	// q.Limit is not between 1 and MaxUserQueryLimit, EUNAVAILABLE when
+	// storage cannot answer.
+	List(ctx context.Context, q UserQuery) ([]*domain.User, error)
+	// SetActive allows (active) or stops (!active) user id from logging in
+	// and using its tokens; setting the state it already has is not an
+	// error. It does not touch sessions. Returns ENOTFOUND when there is no
+	// such user, EUNAVAILABLE when storage cannot answer.
+	SetActive(ctx context.Context, id int64, active bool) error
+	// Delete removes user id with its sessions and refresh tokens; its
+	// email can then be registered again. Returns ENOTFOUND when there is
+	// no such user, EUNAVAILABLE when storage cannot answer.
+	Delete(ctx context.Context, id int64) error
+}
+
+// MaxUserQueryLimit is the largest page UserRepository.List returns.
+const MaxUserQueryLimit = 1000
+
+// UserQuery selects a page of users for UserRepository.List.
+type UserQuery struct {
+	// EmailPrefix keeps users whose normalized email starts with it,
+	// compared case-insensitively; "" keeps all.
+	EmailPrefix string
+	// AfterID keeps users with a greater id: 0 for the first page, the
+	// last id of the previous page after that.
+	AfterID int64
+	// Limit is the most users returned, 1 to MaxUserQueryLimit.
+	Limit int
 }
 
 // RateLimitStore keeps counters for rate limits. A counter counts events
@@ -82,8 +114,8 @@ type RefreshTokenState struct {
 // SessionRepository stores sessions and the hashes of their refresh
 // tokens; it never sees a refresh token itself.
 type SessionRepository interface {
-	// Create stores a new session with the hash of its first refresh
-	// token. Returns ENOTFOUND when the user does not exist, EUNAVAILABLE
+	// Create stores a new session, with its client metadata and last use,
+	// and the hash of its first refresh token. Returns ENOTFOUND when the user does not exist, EUNAVAILABLE
 	// when storage cannot answer.
 	Create(ctx context.Context, s *domain.Session, tokenHash []byte) error
 	// Rotate atomically spends the token whose hash is presented and
@@ -91,8 +123,10 @@ type SessionRepository interface {
 	// presented token is unspent and its session is live at now. It
 	// returns the presented token's state as it was before the call and
 	// whether it rotated; of many concurrent calls with one token, exactly
-	// one rotates. Returns ENOTFOUND for an unknown token, EUNAVAILABLE
-	// when storage cannot answer.
+	// one rotates. When it rotates it also deletes the session's spent
+	// tokens beyond the newest SpentTokensKept, in the same transaction.
+	// Returns ENOTFOUND for an unknown token, EUNAVAILABLE when storage
+	// cannot answer.
 	Rotate(ctx context.Context, presented, successor []byte, now time.Time) (RefreshTokenState, bool, error)
 	// Token returns the state of the token with that hash. Returns
 	// ENOTFOUND for an unknown token, EUNAVAILABLE when storage cannot
@@ -111,7 +145,43 @@ type SessionRepository interface {
 	// DeleteEnded deletes sessions (and their tokens) that expired or were
 	// revoked before cutoff and returns how many. Returns EUNAVAILABLE.
 	DeleteEnded(ctx context.Context, cutoff time.Time) (int, error)
+
+	// ListLive returns the sessions of userID that are live at now, with
+	// their metadata, newest (by creation) first; none is not an error.
+	// Returns EUNAVAILABLE when storage cannot answer.
+	ListLive(ctx context.Context, userID int64, now time.Time) ([]*domain.Session, error)
+	// RevokeForUser ends session sessionID at now, in one statement, only
+	// when it belongs to userID and is live at now. Returns ENOTFOUND
+	// (domain.ErrSessionNotFound) otherwise, the same for a session that
+	// is missing, ended or another user's; EUNAVAILABLE when storage
+	// cannot answer.
+	RevokeForUser(ctx context.Context, userID int64, sessionID string, now time.Time) error
+	// Touch records that session sessionID was used at now, with one
+	// conditional write and no read, only when its recorded last use is
+	// older than now-minInterval: a busy session costs at most one write
+	// per minInterval. An unknown session is not an error. Returns
+	// EUNAVAILABLE when storage cannot answer.
+	Touch(ctx context.Context, sessionID string, now time.Time, minInterval time.Duration) error
+	// Stats returns how many sessions of userID are live at now and the
+	// newest creation time of any stored session of userID (its last
+	// login; zero when it has none: sessions removed by DeleteEnded no
+	// longer count). An unknown user has (0, zero). Returns EUNAVAILABLE
+	// when storage cannot answer.
+	Stats(ctx context.Context, userID int64, now time.Time) (live int, lastLogin time.Time, err error)
+	// RevokeBeyond ends, at now, the oldest live sessions of userID so that
+	// at most keep (>= 0) stay live, and returns how many it ended. A login
+	// that must not exceed a cap of n sessions calls it with keep n-1
+	// before Create. Concurrent calls end each session once. Returns
+	// EUNAVAILABLE when storage cannot answer.
+	RevokeBeyond(ctx context.Context, userID int64, keep int, now time.Time) (int, error)
 }
+
+// SpentTokensKept is how many spent refresh tokens a session keeps for
+// reuse detection: Rotate deletes the session's older spent tokens. A
+// token spent more than SpentTokensKept rotations ago is then unknown
+// (ENOTFOUND) instead of a detected reuse; see the design note in
+// adapters/refreshtoken.
+const SpentTokensKept = 32
 
 // SessionTokens makes session ids and opaque refresh tokens.
 type SessionTokens interface {
@@ -194,4 +264,16 @@ type TokenIssuer interface {
 type Clock interface {
 	// Now returns the current time in UTC.
 	Now() time.Time
+}
+
+// Validate returns EINVALID when q.Limit is not between 1 and
+// MaxUserQueryLimit or q.AfterID is negative; stores call it first.
+func (q UserQuery) Validate() error {
+	switch {
+	case q.Limit < 1 || q.Limit > MaxUserQueryLimit:
+		return domain.Errorf(domain.EINVALID, "The page size must be between 1 and %d", MaxUserQueryLimit)
+	case q.AfterID < 0:
+		return domain.Errorf(domain.EINVALID, "The cursor must not be negative")
+	}
+	return nil
 }

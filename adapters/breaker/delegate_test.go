@@ -155,6 +155,77 @@ func TestDelegation(t *testing.T) {
 			want: []any{4},
 		},
 		{
+			name: "Users.List",
+			expect: func(m mocks, err error) {
+				q := ports.UserQuery{EmailPrefix: "a@", AfterID: 3, Limit: 10}
+				m.users.EXPECT().List(derived, q).Return([]*domain.User{user}, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				us, err := d.users.List(ctx, ports.UserQuery{EmailPrefix: "a@", AfterID: 3, Limit: 10})
+				return sliceResult(us), err
+			},
+			want: []any{user, 1},
+		},
+		{
+			name:   "Users.SetActive",
+			expect: func(m mocks, err error) { m.users.EXPECT().SetActive(derived, int64(7), false).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.users.SetActive(ctx, 7, false)
+			},
+		},
+		{
+			name:   "Users.Delete",
+			expect: func(m mocks, err error) { m.users.EXPECT().Delete(derived, int64(7)).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.users.Delete(ctx, 7)
+			},
+		},
+		{
+			name: "Sessions.ListLive",
+			expect: func(m mocks, err error) {
+				m.sessions.EXPECT().ListLive(derived, int64(7), now).Return([]*domain.Session{session}, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				ss, err := d.sessions.ListLive(ctx, 7, now)
+				return sliceResult(ss), err
+			},
+			want: []any{session, 1},
+		},
+		{
+			name: "Sessions.RevokeForUser",
+			expect: func(m mocks, err error) {
+				m.sessions.EXPECT().RevokeForUser(derived, int64(7), "sid", now).Return(err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.sessions.RevokeForUser(ctx, 7, "sid", now)
+			},
+		},
+		{
+			name:   "Sessions.Touch",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().Touch(derived, "sid", now, time.Minute).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.sessions.Touch(ctx, "sid", now, time.Minute)
+			},
+		},
+		{
+			name:   "Sessions.Stats",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().Stats(derived, int64(7), now).Return(2, now, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, last, err := d.sessions.Stats(ctx, 7, now)
+				return []any{n, last}, err
+			},
+			want: []any{2, now},
+		},
+		{
+			name:   "Sessions.RevokeBeyond",
+			expect: func(m mocks, err error) { m.sessions.EXPECT().RevokeBeyond(derived, int64(7), 4, now).Return(3, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, err := d.sessions.RevokeBeyond(ctx, 7, 4, now)
+				return []any{n}, err
+			},
+			want: []any{3},
+		},
+		{
 			name: "RateLimits.Hit",
 			expect: func(m mocks, err error) {
 				m.limits.EXPECT().Hit(derived, "login:ip", time.Minute, now).Return(5, now.Add(time.Minute), err)
@@ -235,9 +306,20 @@ func TestDelegation(t *testing.T) {
 	}
 }
 
+// sliceResult is a returned slice as comparable results: its only element
+// (nil when empty) and its length.
+func sliceResult[T any](s []*T) []any {
+	if len(s) != 1 {
+		return []any{(*T)(nil), len(s)}
+	}
+	return []any{s[0], 1}
+}
+
 func isZero(v any) bool {
 	switch v := v.(type) {
 	case *domain.User:
+		return v == nil
+	case *domain.Session:
 		return v == nil
 	case ports.RefreshTokenState:
 		return v == ports.RefreshTokenState{}

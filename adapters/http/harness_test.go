@@ -322,6 +322,8 @@ type fakeSession struct {
 	userID               int64
 	createdAt, expiresAt time.Time
 	revokedAt            time.Time
+	lastUsedAt           time.Time
+	userAgent, client    string
 }
 
 type fakeRefresh struct {
@@ -356,7 +358,7 @@ func (s *fakeSession) liveAt(now time.Time) bool {
 func (f *fakeSessions) state(t *fakeRefresh) ports.RefreshTokenState {
 	s := f.sessions[t.sessionID]
 	return ports.RefreshTokenState{
-		Session: domain.RehydrateSession(t.sessionID, s.userID, s.createdAt, s.expiresAt, s.revokedAt),
+		Session: s.session(t.sessionID),
 		SpentAt: t.spentAt,
 	}
 }
@@ -375,7 +377,8 @@ func (f *fakeSessions) Create(ctx context.Context, s *domain.Session, tokenHash 
 	if _, ok := f.tokens[string(tokenHash)]; ok {
 		return errors.New("fakeSessions: duplicate token hash")
 	}
-	f.sessions[s.ID()] = &fakeSession{userID: s.UserID(), createdAt: s.CreatedAt(), expiresAt: s.ExpiresAt(), revokedAt: s.RevokedAt()}
+	f.sessions[s.ID()] = &fakeSession{userID: s.UserID(), createdAt: s.CreatedAt(), expiresAt: s.ExpiresAt(), revokedAt: s.RevokedAt(),
+		lastUsedAt: s.LastUsedAt(), userAgent: s.UserAgent(), client: s.ClientAddr()}
 	f.tokens[string(tokenHash)] = &fakeRefresh{sessionID: s.ID()}
 	return nil
 }

@@ -30,12 +30,13 @@ func (r *SessionRepository) Create(ctx context.Context, s *domain.Session, token
 	}
 	_, err := r.pool.Exec(ctx, `
 		WITH s AS (
-			INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at)
-			VALUES ($1, $2, $3, $4, $5)
+			INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, last_used_at, user_agent, client_ip)
+			VALUES ($1, $2, $3, $4, $5, $7, $8, $9)
 			RETURNING id, created_at
 		)
 		INSERT INTO refresh_tokens (hash, session_id, issued_at) SELECT $6::bytea, id, created_at FROM s`,
-		s.ID(), s.UserID(), s.CreatedAt(), s.ExpiresAt(), revoked, tokenHash)
+		s.ID(), s.UserID(), s.CreatedAt(), s.ExpiresAt(), revoked, tokenHash,
+		s.LastUsedAt(), s.UserAgent(), s.ClientAddr())
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" {
@@ -60,18 +61,14 @@ func (r *SessionRepository) Rotate(ctx context.Context, presented, successor []b
 
 	// RETURNING gives the session as the UPDATE saw it, not as a later
 	// read in this READ COMMITTED transaction might.
-	var (
-		id               string
-		userID           int64
-		created, expires time.Time
-	)
+	var rec domain.SessionRecord
 	err = tx.QueryRow(ctx, `
 		UPDATE refresh_tokens AS t SET spent_at = $2
 		FROM sessions AS s
 		WHERE t.hash = $1 AND t.spent_at IS NULL
 		  AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > $2
-		RETURNING s.id, s.user_id, s.created_at, s.expires_at`,
-		presented, now).Scan(&id, &userID, &created, &expires)
+		RETURNING s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.user_agent, s.client_ip`,
+		presented, now).Scan(&rec.ID, &rec.UserID, &rec.CreatedAt, &rec.ExpiresAt, &rec.LastUsedAt, &rec.UserAgent, &rec.ClientAddr)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := tx.Rollback(ctx); err != nil {
 			return ports.RefreshTokenState{}, false, storageError(err)
@@ -82,36 +79,40 @@ func (r *SessionRepository) Rotate(ctx context.Context, presented, successor []b
 	if err != nil {
 		return ports.RefreshTokenState{}, false, storageError(err)
 	}
-	if _, err := tx.Exec(ctx,
-		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3)`,
-		successor, id, now); err != nil {
+	// One round trip stores the successor and prunes the session's spent
+	// tokens beyond the newest ports.SpentTokensKept. The DELETE sees the
+	// token spent above (an earlier statement) and not the successor (same
+	// statement), which is unspent anyway.
+	if _, err := tx.Exec(ctx, `
+		WITH successor AS (
+			INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES ($1, $2, $3)
+		)
+		DELETE FROM refresh_tokens
+		WHERE session_id = $2 AND spent_at IS NOT NULL
+		  AND hash NOT IN (SELECT hash FROM refresh_tokens
+		                   WHERE session_id = $2 AND spent_at IS NOT NULL
+		                   ORDER BY spent_at DESC, issued_at DESC, hash DESC
+		                   LIMIT $4)`,
+		successor, rec.ID, now, ports.SpentTokensKept); err != nil {
 		return ports.RefreshTokenState{}, false, storageError(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return ports.RefreshTokenState{}, false, storageError(err)
 	}
-	return ports.RefreshTokenState{Session: domain.RehydrateSession(id, userID, created, expires, time.Time{})}, true, nil
+	return ports.RefreshTokenState{Session: domain.RehydrateSessionRecord(rec)}, true, nil
 }
 
 // Token returns domain.ErrSessionNotFound for an unknown hash.
 func (r *SessionRepository) Token(ctx context.Context, hash []byte) (ports.RefreshTokenState, error) {
-	var (
-		id               string
-		userID           int64
-		created, expires time.Time
-		revoked, spent   *time.Time
-	)
-	err := r.pool.QueryRow(ctx, `
-		SELECT s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, t.spent_at
+	var spent *time.Time
+	s, err := scanSession(r.pool.QueryRow(ctx, `
+		SELECT `+sessionColumns+`, t.spent_at
 		FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id
-		WHERE t.hash = $1`, hash).Scan(&id, &userID, &created, &expires, &revoked, &spent)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ports.RefreshTokenState{}, domain.ErrSessionNotFound
-	}
+		WHERE t.hash = $1`, hash), &spent)
 	if err != nil {
-		return ports.RefreshTokenState{}, storageError(err)
+		return ports.RefreshTokenState{}, err
 	}
-	st := ports.RefreshTokenState{Session: domain.RehydrateSession(id, userID, created, expires, deref(revoked))}
+	st := ports.RefreshTokenState{Session: s}
 	if spent != nil {
 		st.SpentAt = spent.UTC()
 	}
@@ -169,6 +170,27 @@ func (r *SessionRepository) DeleteEnded(ctx context.Context, cutoff time.Time) (
 		return 0, storageError(err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// sessionColumns are what scanSession reads, from sessions aliased s.
+const sessionColumns = `s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, s.last_used_at, s.user_agent, s.client_ip`
+
+// scanSession scans sessionColumns and then extra; no row is
+// domain.ErrSessionNotFound.
+func scanSession(row pgx.Row, extra ...any) (*domain.Session, error) {
+	var (
+		rec     domain.SessionRecord
+		revoked *time.Time
+	)
+	err := row.Scan(append([]any{&rec.ID, &rec.UserID, &rec.CreatedAt, &rec.ExpiresAt, &revoked, &rec.LastUsedAt, &rec.UserAgent, &rec.ClientAddr}, extra...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	rec.RevokedAt = deref(revoked)
+	return domain.RehydrateSessionRecord(rec), nil
 }
 
 func deref(t *time.Time) time.Time {

@@ -26,6 +26,20 @@
 // A spent token presented after the grace window is treated as theft by the
 // use case (the whole session is revoked); this package only does the
 // cryptography.
+//
+// # How long spent tokens are remembered
+//
+// Reuse detection needs the hashes of spent tokens, but a session that
+// refreshes every few minutes for a month would otherwise pile up
+// thousands of rows. So each rotation also deletes the session's spent
+// tokens beyond the newest ports.SpentTokensKept (32), in the same
+// transaction as the rotation. The trade-off: a token spent within the last
+// 32 rotations is still recognised, and presenting it revokes the session;
+// one spent longer ago is simply unknown and gets a plain 401, without
+// reuse detection and without ending the session. A thief replaying a
+// token that old has the same 401, and the session's current token
+// (which the legitimate client holds) keeps rotating. Storage per session
+// is then bounded at 33 token rows, whatever its age.
 package refreshtoken
 
 import (

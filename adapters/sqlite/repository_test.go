@@ -44,7 +44,7 @@ func TestSessionRepositoryContract(t *testing.T) {
 }
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 2
+const latestVersion = 4
 
 func TestMigrationsUpDownUp(t *testing.T) {
 	ctx := context.Background()

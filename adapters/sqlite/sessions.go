@@ -86,9 +86,11 @@ func (r *SessionRepository) Create(ctx context.Context, s *domain.Session, token
 	if !s.RevokedAt().IsZero() {
 		revoked = formatTime(s.RevokedAt())
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)`,
-		s.ID(), s.UserID(), formatTime(s.CreatedAt()), formatTime(s.ExpiresAt()), revoked); err != nil {
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, last_used_at, user_agent, client_ip)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID(), s.UserID(), formatTime(s.CreatedAt()), formatTime(s.ExpiresAt()), revoked,
+		formatTime(s.LastUsedAt()), s.UserAgent(), s.ClientAddr()); err != nil {
 		var se *gosqlite.Error
 		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return domain.ErrUserNotFound
@@ -139,13 +141,16 @@ func (r *SessionRepository) Rotate(ctx context.Context, presented, successor []b
 
 	// The write lock is held, so the session is as the UPDATE saw it.
 	s, err := scanSession(tx.QueryRowContext(ctx,
-		`SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?`, sessionID))
+		`SELECT `+sessionColumns+` FROM sessions AS s WHERE id = ?`, sessionID))
 	if err != nil {
 		return ports.RefreshTokenState{}, false, err
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
 		successor, sessionID, at); err != nil {
+		return ports.RefreshTokenState{}, false, storageError(err)
+	}
+	if _, err := tx.ExecContext(ctx, pruneSpentTokens, sessionID, ports.SpentTokensKept); err != nil {
 		return ports.RefreshTokenState{}, false, storageError(err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -158,7 +163,7 @@ func (r *SessionRepository) Rotate(ctx context.Context, presented, successor []b
 func (r *SessionRepository) Token(ctx context.Context, hash []byte) (ports.RefreshTokenState, error) {
 	var spent sql.NullString
 	s, err := scanSession(r.db.QueryRowContext(ctx, `
-		SELECT s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, t.spent_at
+		SELECT `+sessionColumns+`, t.spent_at
 		FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id
 		WHERE t.hash = ?`, hash), &spent)
 	if err != nil {
@@ -229,36 +234,53 @@ func (r *SessionRepository) DeleteEnded(ctx context.Context, cutoff time.Time) (
 	return affected(res, err)
 }
 
-// scanSession scans id, user_id, created_at, expires_at, revoked_at and
-// then extra; no row is domain.ErrSessionNotFound.
-func scanSession(row *sql.Row, extra ...any) (*domain.Session, error) {
+// sessionColumns are what scanSession reads, from sessions aliased s.
+const sessionColumns = `s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, s.last_used_at, s.user_agent, s.client_ip`
+
+// pruneSpentTokens deletes session ?1's spent tokens beyond the newest ?2
+// (ports.SpentTokensKept), so a long session's rotations do not pile up.
+// It reads at most ?2 + 2 rows through the session_id index.
+const pruneSpentTokens = `
+		DELETE FROM refresh_tokens
+		WHERE session_id = ?1 AND spent_at IS NOT NULL
+		  AND hash NOT IN (SELECT hash FROM refresh_tokens
+		                   WHERE session_id = ?1 AND spent_at IS NOT NULL
+		                   ORDER BY spent_at DESC, issued_at DESC, hash DESC
+		                   LIMIT ?2)`
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// scanSession scans sessionColumns and then extra; no row is
+// domain.ErrSessionNotFound.
+func scanSession(row rowScanner, extra ...any) (*domain.Session, error) {
 	var (
-		id                 string
-		userID             int64
-		created, expires   string
-		revoked            sql.NullString
-		createdT, expiresT time.Time
-		revokedT           time.Time
+		rec                    domain.SessionRecord
+		created, expires, used string
+		revoked                sql.NullString
 	)
-	err := row.Scan(append([]any{&id, &userID, &created, &expires, &revoked}, extra...)...)
+	err := row.Scan(append([]any{&rec.ID, &rec.UserID, &created, &expires, &revoked, &used, &rec.UserAgent, &rec.ClientAddr}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.ErrSessionNotFound
 	}
 	if err != nil {
 		return nil, storageError(err)
 	}
-	if createdT, err = parseTime("sessions.created_at", created); err != nil {
+	if rec.CreatedAt, err = parseTime("sessions.created_at", created); err != nil {
 		return nil, err
 	}
-	if expiresT, err = parseTime("sessions.expires_at", expires); err != nil {
+	if rec.ExpiresAt, err = parseTime("sessions.expires_at", expires); err != nil {
+		return nil, err
+	}
+	if rec.LastUsedAt, err = parseTime("sessions.last_used_at", used); err != nil {
 		return nil, err
 	}
 	if revoked.Valid {
-		if revokedT, err = parseTime("sessions.revoked_at", revoked.String); err != nil {
+		if rec.RevokedAt, err = parseTime("sessions.revoked_at", revoked.String); err != nil {
 			return nil, err
 		}
 	}
-	return domain.RehydrateSession(id, userID, createdT, expiresT, revokedT), nil
+	return domain.RehydrateSessionRecord(rec), nil
 }
 
 func affected(res sql.Result, err error) (int, error) {

@@ -160,6 +160,121 @@ func (c *MockUserRepositoryCreateCall) DoAndReturn(f func(context.Context, *doma
 	return c
 }
 
+// Delete mocks base method.
+func (m *MockUserRepository) Delete(ctx context.Context, id int64) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Delete", ctx, id)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// Delete indicates an expected call of Delete.
+func (mr *MockUserRepositoryMockRecorder) Delete(ctx, id any) *MockUserRepositoryDeleteCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Delete", reflect.TypeOf((*MockUserRepository)(nil).Delete), ctx, id)
+	return &MockUserRepositoryDeleteCall{Call: call}
+}
+
+// MockUserRepositoryDeleteCall wrap *gomock.Call
+type MockUserRepositoryDeleteCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockUserRepositoryDeleteCall) Return(arg0 error) *MockUserRepositoryDeleteCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockUserRepositoryDeleteCall) Do(f func(context.Context, int64) error) *MockUserRepositoryDeleteCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockUserRepositoryDeleteCall) DoAndReturn(f func(context.Context, int64) error) *MockUserRepositoryDeleteCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// List mocks base method.
+func (m *MockUserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain.User, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "List", ctx, q)
+	ret0, _ := ret[0].([]*domain.User)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// List indicates an expected call of List.
+func (mr *MockUserRepositoryMockRecorder) List(ctx, q any) *MockUserRepositoryListCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "List", reflect.TypeOf((*MockUserRepository)(nil).List), ctx, q)
+	return &MockUserRepositoryListCall{Call: call}
+}
+
+// MockUserRepositoryListCall wrap *gomock.Call
+type MockUserRepositoryListCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockUserRepositoryListCall) Return(arg0 []*domain.User, arg1 error) *MockUserRepositoryListCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockUserRepositoryListCall) Do(f func(context.Context, ports.UserQuery) ([]*domain.User, error)) *MockUserRepositoryListCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockUserRepositoryListCall) DoAndReturn(f func(context.Context, ports.UserQuery) ([]*domain.User, error)) *MockUserRepositoryListCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// SetActive mocks base method.
+func (m *MockUserRepository) SetActive(ctx context.Context, id int64, active bool) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "SetActive", ctx, id, active)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// SetActive indicates an expected call of SetActive.
+func (mr *MockUserRepositoryMockRecorder) SetActive(ctx, id, active any) *MockUserRepositorySetActiveCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "SetActive", reflect.TypeOf((*MockUserRepository)(nil).SetActive), ctx, id, active)
+	return &MockUserRepositorySetActiveCall{Call: call}
+}
+
+// MockUserRepositorySetActiveCall wrap *gomock.Call
+type MockUserRepositorySetActiveCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockUserRepositorySetActiveCall) Return(arg0 error) *MockUserRepositorySetActiveCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockUserRepositorySetActiveCall) Do(f func(context.Context, int64, bool) error) *MockUserRepositorySetActiveCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockUserRepositorySetActiveCall) DoAndReturn(f func(context.Context, int64, bool) error) *MockUserRepositorySetActiveCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // UpdatePasswordHash mocks base method.
 func (m *MockUserRepository) UpdatePasswordHash(ctx context.Context, id int64, hash string) error {
 	m.ctrl.T.Helper()
@@ -338,6 +453,45 @@ func (c *MockSessionRepositoryDeleteEndedCall) DoAndReturn(f func(context.Contex
 	return c
 }
 
+// ListLive mocks base method.
+func (m *MockSessionRepository) ListLive(ctx context.Context, userID int64, now time.Time) ([]*domain.Session, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ListLive", ctx, userID, now)
+	ret0, _ := ret[0].([]*domain.Session)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// ListLive indicates an expected call of ListLive.
+func (mr *MockSessionRepositoryMockRecorder) ListLive(ctx, userID, now any) *MockSessionRepositoryListLiveCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ListLive", reflect.TypeOf((*MockSessionRepository)(nil).ListLive), ctx, userID, now)
+	return &MockSessionRepositoryListLiveCall{Call: call}
+}
+
+// MockSessionRepositoryListLiveCall wrap *gomock.Call
+type MockSessionRepositoryListLiveCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockSessionRepositoryListLiveCall) Return(arg0 []*domain.Session, arg1 error) *MockSessionRepositoryListLiveCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockSessionRepositoryListLiveCall) Do(f func(context.Context, int64, time.Time) ([]*domain.Session, error)) *MockSessionRepositoryListLiveCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockSessionRepositoryListLiveCall) DoAndReturn(f func(context.Context, int64, time.Time) ([]*domain.Session, error)) *MockSessionRepositoryListLiveCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Revoke mocks base method.
 func (m *MockSessionRepository) Revoke(ctx context.Context, id string, now time.Time) error {
 	m.ctrl.T.Helper()
@@ -415,6 +569,83 @@ func (c *MockSessionRepositoryRevokeAllCall) DoAndReturn(f func(context.Context,
 	return c
 }
 
+// RevokeBeyond mocks base method.
+func (m *MockSessionRepository) RevokeBeyond(ctx context.Context, userID int64, keep int, now time.Time) (int, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "RevokeBeyond", ctx, userID, keep, now)
+	ret0, _ := ret[0].(int)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// RevokeBeyond indicates an expected call of RevokeBeyond.
+func (mr *MockSessionRepositoryMockRecorder) RevokeBeyond(ctx, userID, keep, now any) *MockSessionRepositoryRevokeBeyondCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "RevokeBeyond", reflect.TypeOf((*MockSessionRepository)(nil).RevokeBeyond), ctx, userID, keep, now)
+	return &MockSessionRepositoryRevokeBeyondCall{Call: call}
+}
+
+// MockSessionRepositoryRevokeBeyondCall wrap *gomock.Call
+type MockSessionRepositoryRevokeBeyondCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockSessionRepositoryRevokeBeyondCall) Return(arg0 int, arg1 error) *MockSessionRepositoryRevokeBeyondCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockSessionRepositoryRevokeBeyondCall) Do(f func(context.Context, int64, int, time.Time) (int, error)) *MockSessionRepositoryRevokeBeyondCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockSessionRepositoryRevokeBeyondCall) DoAndReturn(f func(context.Context, int64, int, time.Time) (int, error)) *MockSessionRepositoryRevokeBeyondCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// RevokeForUser mocks base method.
+func (m *MockSessionRepository) RevokeForUser(ctx context.Context, userID int64, sessionID string, now time.Time) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "RevokeForUser", ctx, userID, sessionID, now)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// RevokeForUser indicates an expected call of RevokeForUser.
+func (mr *MockSessionRepositoryMockRecorder) RevokeForUser(ctx, userID, sessionID, now any) *MockSessionRepositoryRevokeForUserCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "RevokeForUser", reflect.TypeOf((*MockSessionRepository)(nil).RevokeForUser), ctx, userID, sessionID, now)
+	return &MockSessionRepositoryRevokeForUserCall{Call: call}
+}
+
+// MockSessionRepositoryRevokeForUserCall wrap *gomock.Call
+type MockSessionRepositoryRevokeForUserCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockSessionRepositoryRevokeForUserCall) Return(arg0 error) *MockSessionRepositoryRevokeForUserCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockSessionRepositoryRevokeForUserCall) Do(f func(context.Context, int64, string, time.Time) error) *MockSessionRepositoryRevokeForUserCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockSessionRepositoryRevokeForUserCall) DoAndReturn(f func(context.Context, int64, string, time.Time) error) *MockSessionRepositoryRevokeForUserCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Rotate mocks base method.
 func (m *MockSessionRepository) Rotate(ctx context.Context, presented, successor []byte, now time.Time) (ports.RefreshTokenState, bool, error) {
 	m.ctrl.T.Helper()
@@ -455,6 +686,46 @@ func (c *MockSessionRepositoryRotateCall) DoAndReturn(f func(context.Context, []
 	return c
 }
 
+// Stats mocks base method.
+func (m *MockSessionRepository) Stats(ctx context.Context, userID int64, now time.Time) (int, time.Time, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Stats", ctx, userID, now)
+	ret0, _ := ret[0].(int)
+	ret1, _ := ret[1].(time.Time)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
+}
+
+// Stats indicates an expected call of Stats.
+func (mr *MockSessionRepositoryMockRecorder) Stats(ctx, userID, now any) *MockSessionRepositoryStatsCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Stats", reflect.TypeOf((*MockSessionRepository)(nil).Stats), ctx, userID, now)
+	return &MockSessionRepositoryStatsCall{Call: call}
+}
+
+// MockSessionRepositoryStatsCall wrap *gomock.Call
+type MockSessionRepositoryStatsCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockSessionRepositoryStatsCall) Return(live int, lastLogin time.Time, err error) *MockSessionRepositoryStatsCall {
+	c.Call = c.Call.Return(live, lastLogin, err)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockSessionRepositoryStatsCall) Do(f func(context.Context, int64, time.Time) (int, time.Time, error)) *MockSessionRepositoryStatsCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockSessionRepositoryStatsCall) DoAndReturn(f func(context.Context, int64, time.Time) (int, time.Time, error)) *MockSessionRepositoryStatsCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Token mocks base method.
 func (m *MockSessionRepository) Token(ctx context.Context, hash []byte) (ports.RefreshTokenState, error) {
 	m.ctrl.T.Helper()
@@ -490,6 +761,44 @@ func (c *MockSessionRepositoryTokenCall) Do(f func(context.Context, []byte) (por
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
 func (c *MockSessionRepositoryTokenCall) DoAndReturn(f func(context.Context, []byte) (ports.RefreshTokenState, error)) *MockSessionRepositoryTokenCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// Touch mocks base method.
+func (m *MockSessionRepository) Touch(ctx context.Context, sessionID string, now time.Time, minInterval time.Duration) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Touch", ctx, sessionID, now, minInterval)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// Touch indicates an expected call of Touch.
+func (mr *MockSessionRepositoryMockRecorder) Touch(ctx, sessionID, now, minInterval any) *MockSessionRepositoryTouchCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Touch", reflect.TypeOf((*MockSessionRepository)(nil).Touch), ctx, sessionID, now, minInterval)
+	return &MockSessionRepositoryTouchCall{Call: call}
+}
+
+// MockSessionRepositoryTouchCall wrap *gomock.Call
+type MockSessionRepositoryTouchCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockSessionRepositoryTouchCall) Return(arg0 error) *MockSessionRepositoryTouchCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockSessionRepositoryTouchCall) Do(f func(context.Context, string, time.Time, time.Duration) error) *MockSessionRepositoryTouchCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockSessionRepositoryTouchCall) DoAndReturn(f func(context.Context, string, time.Time, time.Duration) error) *MockSessionRepositoryTouchCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }

@@ -55,6 +55,7 @@ func TestSessionRepository(t *testing.T, users ports.UserRepository, newRepo fun
 		{"DeleteEnded", testSessionDeleteEnded},
 		{"DoneContext", testSessionDoneContext},
 	}
+	cases = append(cases, sessionAdminCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -88,6 +89,9 @@ func (f sessionFixture) start(t *testing.T, userID int64, now time.Time, ttl tim
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)
 	}
+	// Every session carries client metadata, unique to it, so a store
+	// that drops or mixes it up fails every case that reads sessions back.
+	s = s.WithClient("porttest/1.0 (€ "+s.ID()+")", "2001:db8::"+s.ID()[len(s.ID())-4:])
 	hash := newTokenHash(t)
 	if err := f.repo.Create(context.Background(), s, hash); err != nil {
 		t.Fatalf("Create(session %s of user %d): %v", s.ID(), userID, err)
@@ -229,7 +233,7 @@ func testSessionRotateRevoked(t *testing.T, f sessionFixture) {
 	s, first := f.start(t, u.ID(), sessionStart, sessionTTL)
 	revokedAt := sessionStart.Add(time.Minute)
 	f.revoke(t, s.ID(), revokedAt)
-	want := domain.RehydrateSession(s.ID(), s.UserID(), s.CreatedAt(), s.ExpiresAt(), revokedAt)
+	want := revokedCopy(s, revokedAt)
 
 	successor := newTokenHash(t)
 	st, rotated, err := f.repo.Rotate(context.Background(), first, successor, revokedAt.Add(time.Minute))
@@ -324,7 +328,7 @@ func testSessionRevoke(t *testing.T, f sessionFixture) {
 	s, hash := f.start(t, u.ID(), sessionStart, sessionTTL)
 	revokedAt := sessionStart.Add(2*time.Minute + 345678*time.Microsecond)
 	f.revoke(t, s.ID(), revokedAt)
-	want := domain.RehydrateSession(s.ID(), s.UserID(), s.CreatedAt(), s.ExpiresAt(), revokedAt)
+	want := revokedCopy(s, revokedAt)
 	assertTokenState(t, "Token after Revoke", f.token(t, "after Revoke", hash), want, time.Time{})
 
 	// Revoking again is not an error and keeps the first time.
@@ -356,7 +360,7 @@ func testSessionRevokeAll(t *testing.T, f sessionFixture) {
 		t.Fatalf("RevokeAll: %d, %v; want 2 (the live sessions), nil", n, err)
 	}
 	revokedAs := func(s *domain.Session, at time.Time) *domain.Session {
-		return domain.RehydrateSession(s.ID(), s.UserID(), s.CreatedAt(), s.ExpiresAt(), at)
+		return revokedCopy(s, at)
 	}
 	for _, c := range []struct {
 		name string
@@ -459,7 +463,7 @@ func testSessionDeleteEnded(t *testing.T, f sessionFixture) {
 	endsLater, endsLaterHash := f.start(t, u.ID(), cutoff.Add(-time.Hour), 2*time.Hour)
 	revokedLater, revokedLaterHash := f.start(t, u.ID(), cutoff.Add(-time.Hour), long)
 	f.revoke(t, revokedLater.ID(), cutoff.Add(time.Minute))
-	revokedLater = domain.RehydrateSession(revokedLater.ID(), revokedLater.UserID(), revokedLater.CreatedAt(), revokedLater.ExpiresAt(), cutoff.Add(time.Minute))
+	revokedLater = revokedCopy(revokedLater, cutoff.Add(time.Minute))
 	live, liveHash := f.start(t, u.ID(), cutoff.Add(-time.Hour), long)
 
 	n, err := f.repo.DeleteEnded(ctx, cutoff)
@@ -583,6 +587,19 @@ func assertSession(t *testing.T, op string, got, want *domain.Session) {
 	assertTime(t, op, "CreatedAt", got.CreatedAt(), want.CreatedAt())
 	assertTime(t, op, "ExpiresAt", got.ExpiresAt(), want.ExpiresAt())
 	assertTime(t, op, "RevokedAt", got.RevokedAt(), want.RevokedAt())
+	assertTime(t, op, "LastUsedAt", got.LastUsedAt(), want.LastUsedAt())
+	if got.UserAgent() != want.UserAgent() || got.ClientAddr() != want.ClientAddr() {
+		t.Errorf("%s: client %q %q, want %q %q", op, got.UserAgent(), got.ClientAddr(), want.UserAgent(), want.ClientAddr())
+	}
+}
+
+// revokedCopy is s as stored after a revocation at at (zero: not
+// revoked), metadata kept.
+func revokedCopy(s *domain.Session, at time.Time) *domain.Session {
+	return domain.RehydrateSessionRecord(domain.SessionRecord{
+		ID: s.ID(), UserID: s.UserID(), CreatedAt: s.CreatedAt(), ExpiresAt: s.ExpiresAt(), RevokedAt: at,
+		LastUsedAt: s.LastUsedAt(), UserAgent: s.UserAgent(), ClientAddr: s.ClientAddr(),
+	})
 }
 
 // assertTime wants the same instant, to the microsecond, in UTC; or zero

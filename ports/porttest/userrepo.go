@@ -54,6 +54,7 @@ func TestUserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepos
 		{"UpdatePasswordHash", testUpdatePasswordHash},
 		{"UpdatePasswordHashNotFound", testUpdatePasswordHashNotFound},
 	}
+	cases = append(cases, userAdminCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

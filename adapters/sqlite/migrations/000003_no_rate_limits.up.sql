@@ -1,0 +1,4 @@
+-- Intentionally empty. PostgreSQL's 000003 creates the rate-limit table
+-- that instances share; a SQLite deployment is one process and keeps its
+-- rate limits in memory. This file keeps the version numbers of the two
+-- stores aligned and contiguous (migrate down steps one version at a time).
