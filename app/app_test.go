@@ -231,6 +231,51 @@ func TestRegister(t *testing.T) {
 	}
 }
 
+// TestRegisterHashesTheNFKCForm: a password typed with decomposed
+// accents (NFD, as macOS keyboards send) is hashed in its NFKC form, the
+// form every login compares first, so the same password typed on another
+// system matches.
+func TestRegisterHashesTheNFKCForm(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := testCtx(t)
+	const nfd, nfkc = "cafe\u0301 au lait, s'il vous pla\u0131\u0302t", "caf\u00e9 au lait, s'il vous pla\u0131\u0302t"
+	stored := domain.RehydrateUser(42, "alice@example.com", "hash-of-nfkc", true, now)
+	f.hasher.EXPECT().Hash(ctx, nfkc).Return("hash-of-nfkc", nil)
+	f.clock.EXPECT().Now().Return(now)
+	f.users.EXPECT().Create(ctx, newUserMatcher{email: "alice@example.com", hash: "hash-of-nfkc", createdAt: now}).Return(stored, nil)
+	f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: "user.registered", UserID: 42, Email: "alice@example.com"})
+	if _, err := f.svc.Register(ctx, "alice@example.com", nfd); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+}
+
+// TestLoginUpgradesAnUnnormalizedHash: a hash made (before normalization)
+// from the password as typed still verifies through the one raw retry, and
+// is replaced by the hash of the NFKC form.
+func TestLoginUpgradesAnUnnormalizedHash(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := testCtx(t)
+	const nfd, nfkc = "cafe\u0301 au lait", "caf\u00e9 au lait"
+	user := domain.RehydrateUser(42, "alice@example.com", "hash-of-raw-nfd", true, now.Add(-time.Hour))
+	calls := []any{
+		f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(user, nil),
+		f.hasher.EXPECT().Compare(ctx, "hash-of-raw-nfd", nfkc).Return(false, nil),
+		f.hasher.EXPECT().Compare(ctx, "hash-of-raw-nfd", nfd).Return(true, nil),
+		f.hasher.EXPECT().Hash(ctx, nfkc).Return("hash-of-nfkc", nil),
+		f.users.EXPECT().UpdatePasswordHash(ctx, int64(42), "hash-of-nfkc").Return(nil),
+	}
+	calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
+	calls = append(calls,
+		f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil),
+		f.events.EXPECT().Record(ctx, loginSucceededEvent()),
+	)
+	gomock.InOrder(calls...)
+	f.clock.EXPECT().Now().Return(now).AnyTimes()
+	if _, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: nfd}); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+}
+
 func TestRegisterValidation(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -407,13 +452,13 @@ func TestLoginSuccess(t *testing.T) {
 			}
 			calls = append(calls, expectSessionStart(f, ctx, 42, tc.wantTTL, nil)...)
 			calls = append(calls,
-				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(token, nil),
+				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(tc.wantTTL)).Return(token, nil),
 				f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 			)
 			gomock.InOrder(calls...)
 			f.clock.EXPECT().Now().Return(now)
 
-			res, err := f.svc.Login(ctx, " ALICE@example.com", password)
+			res, err := f.svc.Login(ctx, Credentials{Email: " ALICE@example.com", Password: password})
 			if err != nil {
 				t.Fatalf("Login: %v", err)
 			}
@@ -466,6 +511,57 @@ func TestLoginRejects(t *testing.T) {
 			expect: func(t *testing.T, f *fixture, ctx context.Context) {
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil)
+				f.hasher.EXPECT().Cheaper("stored-hash").Return(false)
+			},
+		},
+		{
+			// A hash made before the cost was raised checks faster than
+			// the dummy: the difference is spent, at the current cost, so
+			// the failure takes as long as one for an unknown email.
+			name: "wrong password, cheaper stored hash: one more comparison", email: "alice@example.com", pw: "wrong password",
+			event: loginFailedEvent(42, "alice@example.com", "password mismatch"),
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				gomock.InOrder(
+					f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),
+					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+					f.hasher.EXPECT().Cheaper("stored-hash").Return(true),
+					f.hasher.EXPECT().Compare(ctx, dummyHash, dummyPassword+"x").Return(false, nil),
+				)
+			},
+		},
+		{
+			// NFD input is compared in its NFKC form first, then (for
+			// hashes made before normalization) as typed: two comparisons,
+			// whoever the account is, so this costs the same for any email.
+			name: "NFD password that matches neither form", email: "alice@example.com", pw: "cafe\u0301 wrong",
+			event: loginFailedEvent(42, "alice@example.com", "password mismatch"),
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				gomock.InOrder(
+					f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),
+					f.hasher.EXPECT().Compare(ctx, "stored-hash", "caf\u00e9 wrong").Return(false, nil),
+					f.hasher.EXPECT().Compare(ctx, "stored-hash", "cafe\u0301 wrong").Return(false, nil),
+					f.hasher.EXPECT().Cheaper("stored-hash").Return(false),
+				)
+			},
+		},
+		{
+			name: "NFD password, unknown email: the same two comparisons", email: "nobody@example.com", pw: "cafe\u0301 wrong",
+			event: loginFailedEvent(0, "nobody@example.com", "unknown email"),
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "nobody@example.com")).Return(nil, domain.ErrUserNotFound)
+				f.hasher.EXPECT().Compare(ctx, dummyHash, "caf\u00e9 wrong").Return(false, nil)
+				f.hasher.EXPECT().Compare(ctx, dummyHash, "cafe\u0301 wrong").Return(false, nil)
+			},
+		},
+		{
+			// Not text: compared against the dummy (never the stored hash),
+			// so it costs a comparison like any wrong password.
+			name: "invalid UTF-8 password", email: "alice@example.com", pw: "kqzv\xff",
+			event: loginFailedEvent(42, "alice@example.com", "password mismatch"),
+			expect: func(t *testing.T, f *fixture, ctx context.Context) {
+				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil)
+				f.hasher.EXPECT().Compare(ctx, dummyHash, "kqzv\xff").Return(false, nil)
+				f.hasher.EXPECT().Cheaper("stored-hash").Return(false)
 			},
 		},
 		{
@@ -516,6 +612,7 @@ func TestLoginRejects(t *testing.T) {
 				u.Deactivate()
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil)
+				f.hasher.EXPECT().Cheaper("stored-hash").Return(false)
 			},
 		},
 		{
@@ -526,6 +623,7 @@ func TestLoginRejects(t *testing.T) {
 				u.Deactivate()
 				f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, nil)
 				f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil)
+				f.hasher.EXPECT().Cheaper("stored-hash").Return(false)
 			},
 		},
 	}
@@ -537,7 +635,7 @@ func TestLoginRejects(t *testing.T) {
 			f.events.EXPECT().Record(ctx, tt.event)
 			f.clock.EXPECT().Now().Return(now).AnyTimes()
 
-			res, err := f.svc.Login(ctx, tt.email, tt.pw)
+			res, err := f.svc.Login(ctx, Credentials{Email: tt.email, Password: tt.pw})
 			if res != nil {
 				t.Errorf("Login returned %+v", res)
 			}
@@ -598,7 +696,7 @@ func TestLoginFailures(t *testing.T) {
 					expectNoRehash(f),
 				}
 				calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
-				gomock.InOrder(append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{}, cause))...)
+				gomock.InOrder(append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{}, cause))...)
 			},
 			wantErr: cause, wantCode: domain.EINTERNAL,
 		},
@@ -660,7 +758,7 @@ func TestLoginFailures(t *testing.T) {
 			ctx := testCtx(t)
 			tt.expect(t, f, ctx)
 
-			res, err := f.svc.Login(ctx, "alice@example.com", password)
+			res, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: password})
 			if res != nil {
 				t.Errorf("Login returned %+v", res)
 			}
@@ -685,7 +783,7 @@ func TestLoginRefusesMalformedNewRefreshToken(t *testing.T) {
 	f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil)
 	f.stokens.EXPECT().Hash(loginRefresh).Return(nil, false)
 
-	res, err := f.svc.Login(ctx, "alice@example.com", "pw-pw-pw-pw")
+	res, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "pw-pw-pw-pw"})
 	if res != nil || err == nil {
 		t.Fatalf("Login = %+v, %v; want an error", res, err)
 	}
@@ -821,5 +919,29 @@ func TestAuthenticateFailures(t *testing.T) {
 				wantCode(t, err, tt.wantCode)
 			})
 		}
+	}
+}
+
+// TestLoginRecordsWhereTheSessionStarted: the session keeps the client's
+// User-Agent and address from the request context, for the owner's list
+// of sessions.
+func TestLoginRecordsWhereTheSessionStarted(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := ports.WithUserAgent(ports.WithClient(testCtx(t), "203.0.113.7"), "Firefox/140.0")
+	user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now.Add(-time.Hour))
+	f.clock.EXPECT().Now().Return(now).AnyTimes()
+	f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(user, nil)
+	f.hasher.EXPECT().Compare(ctx, "stored-hash", "pw-pw-pw-pw").Return(true, nil)
+	expectNoRehash(f)
+	f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil)
+	f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil)
+	f.stokens.EXPECT().Hash(loginRefresh).Return(loginRefreshHash, true)
+	f.sessions.EXPECT().Create(ctx, gomock.Cond(func(s *domain.Session) bool {
+		return s.ID() == loginSessionID && s.UserAgent() == "Firefox/140.0" && s.ClientAddr() == "203.0.113.7"
+	}), loginRefreshHash).Return(nil)
+	f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil)
+	f.events.EXPECT().Record(ctx, loginSucceededEvent())
+	if _, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "pw-pw-pw-pw"}); err != nil {
+		t.Fatalf("Login: %v", err)
 	}
 }

@@ -103,7 +103,10 @@ func TestNoClientFailsClosed(t *testing.T) {
 	wantCode(t, err, domain.EINTERNAL)
 
 	g := newFixture(t, Config{Limits: Limits{Enabled: true, AccountFailures: 3, AccountWindow: time.Minute}})
-	_, err = g.svc.Login(testCtx(t), "alice@example.com", "pw")
+	ctx := testCtx(t)
+	g.clock.EXPECT().Now().Return(now).AnyTimes()
+	g.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil)
+	_, err = g.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "pw"})
 	if !errors.Is(err, errNoClient) {
 		t.Fatalf("Login without a client = %v, want errNoClient", err)
 	}
@@ -185,20 +188,25 @@ func TestLoginAccountThrottle(t *testing.T) {
 	acctReset := now.Add(10 * time.Minute)
 	pairReset := now.Add(90*time.Second + time.Millisecond)
 
-	// Building blocks, each returning its calls for gomock.InOrder.
-	count := func(f *fixture, ctx context.Context, key string, n int, resetAt time.Time) any {
-		return f.limits.EXPECT().Count(ctx, key, now).Return(n, resetAt, nil)
-	}
+	// Building blocks, each returning its calls for gomock.InOrder. The
+	// order is the contract: the account is looked up, its failures
+	// counted and this client's attempt reserved, all before the password
+	// is compared.
 	lookup := func(t *testing.T, f *fixture, ctx context.Context, u *domain.User, err error) any {
 		return f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(u, err)
 	}
+	guard := func(f *fixture, ctx context.Context, failures, mine int) []any {
+		return []any{
+			f.limits.EXPECT().Count(ctx, acctKey, now).Return(failures, acctReset, nil),
+			f.limits.EXPECT().Hit(ctx, pairKey, window, now).Return(mine, pairReset, nil),
+		}
+	}
 	// recordFailure expects the login.failed event, then the failure
-	// counted against the account and this client.
+	// counted against the account (this client's reservation stays).
 	recordFailure := func(f *fixture, ctx context.Context, event ports.SecurityEvent) []any {
 		return []any{
 			f.events.EXPECT().Record(ctx, event),
 			f.limits.EXPECT().Hit(ctx, acctKey, window, now).Return(4, acctReset, nil),
-			f.limits.EXPECT().Hit(ctx, pairKey, window, now).Return(1, now.Add(window), nil),
 		}
 	}
 	succeed := func(f *fixture, ctx context.Context) []any {
@@ -209,9 +217,16 @@ func TestLoginAccountThrottle(t *testing.T) {
 		}
 		calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
 		return append(calls,
-			f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(ports.AccessToken{Token: "signed.jwt.token"}, nil),
+			f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "signed.jwt.token"}, nil),
 			f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 		)
+	}
+	compare := func(f *fixture, ctx context.Context, hash, pw string, ok bool) []any {
+		calls := []any{f.hasher.EXPECT().Compare(ctx, hash, pw).Return(ok, nil)}
+		if hash == "stored-hash" && (!ok || pw == password) {
+			calls = append(calls, f.hasher.EXPECT().Cheaper("stored-hash").Return(false).MaxTimes(1))
+		}
+		return calls
 	}
 	wrongPassword := loginFailedEvent(42, "alice@example.com", "password mismatch")
 	unknownEmail := loginFailedEvent(0, "alice@example.com", "unknown email")
@@ -222,6 +237,14 @@ func TestLoginAccountThrottle(t *testing.T) {
 		u.Deactivate()
 		return u
 	}
+	seq := func(parts ...[]any) []any {
+		var out []any
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	one := func(c any) []any { return []any{c} }
 
 	tests := []struct {
 		name   string
@@ -236,95 +259,52 @@ func TestLoginAccountThrottle(t *testing.T) {
 		{
 			name: "below the threshold, correct password: failures reset", email: " Alice@Example.COM", pw: password, want: "ok",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 2, acctReset),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
-				}, succeed(f, ctx)...)
-			},
-		},
-		{
-			name: "no failures yet, correct password", email: "alice@example.com", pw: password, want: "ok",
-			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 0, time.Time{}),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
-				}, succeed(f, ctx)...)
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 2, 3), compare(f, ctx, "stored-hash", password, true), succeed(f, ctx))
 			},
 		},
 		{
 			name: "below the threshold, wrong password: failure recorded", email: "alice@example.com", pw: "wrong password", want: "401",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 2, acctReset),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
-				}, recordFailure(f, ctx, wrongPassword)...)
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 2, 3), compare(f, ctx, "stored-hash", "wrong password", false), recordFailure(f, ctx, wrongPassword))
 			},
 		},
 		{
 			name: "unknown email: failure recorded against the email", email: "alice@example.com", pw: password, want: "401",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 0, time.Time{}),
-					lookup(t, f, ctx, nil, domain.ErrUserNotFound),
-					f.hasher.EXPECT().Compare(ctx, dummyHash, password).Return(false, nil),
-				}, recordFailure(f, ctx, unknownEmail)...)
+				return seq(one(lookup(t, f, ctx, nil, domain.ErrUserNotFound)), guard(f, ctx, 0, 1), compare(f, ctx, dummyHash, password, false), recordFailure(f, ctx, unknownEmail))
 			},
 		},
 		{
 			name: "inactive account, right password: failure recorded", email: "alice@example.com", pw: password, want: "401",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 1, acctReset),
-					lookup(t, f, ctx, inactive(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
-				}, recordFailure(f, ctx, loginFailedEvent(42, "alice@example.com", "inactive account"))...)
+				return seq(one(lookup(t, f, ctx, inactive(), nil)), guard(f, ctx, 1, 1), compare(f, ctx, "stored-hash", password, true),
+					recordFailure(f, ctx, loginFailedEvent(42, "alice@example.com", "inactive account")))
 			},
 		},
 		{
-			name: "at the threshold, this client failed: refused without lookup or compare", email: "alice@example.com", pw: password,
+			name: "at the threshold, this client tried before: refused without a compare", email: "alice@example.com", pw: password,
 			want: "429", wantRetry: 91 * time.Second,
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{
-					count(f, ctx, acctKey, 3, acctReset),
-					count(f, ctx, pairKey, 1, pairReset),
-					f.events.EXPECT().Record(ctx, throttled),
-				}
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 3, 2), one(f.events.EXPECT().Record(ctx, throttled)))
 			},
 		},
 		{
-			name: "over the threshold, this client failed: refused without lookup or compare", email: "alice@example.com", pw: "wrong password",
+			name: "over the threshold, this client tried before: refused without a compare", email: "alice@example.com", pw: "wrong password",
 			want: "429", wantRetry: 91 * time.Second,
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{
-					count(f, ctx, acctKey, 250, acctReset),
-					count(f, ctx, pairKey, 7, pairReset),
-					f.events.EXPECT().Record(ctx, throttled),
-				}
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 250, 8), one(f.events.EXPECT().Record(ctx, throttled)))
 			},
 		},
 		{
-			name: "throttled, but this client never failed: the right password logs in and resets", email: "alice@example.com", pw: password, want: "ok",
+			name: "throttled, but this client's first attempt: the right password logs in and resets", email: "alice@example.com", pw: password, want: "ok",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 250, acctReset),
-					count(f, ctx, pairKey, 0, time.Time{}),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
-				}, succeed(f, ctx)...)
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 250, 1), compare(f, ctx, "stored-hash", password, true), succeed(f, ctx))
 			},
 		},
 		{
-			name: "throttled, this client never failed: one password check, failure recorded", email: "alice@example.com", pw: "wrong password", want: "401",
+			name: "throttled, this client's first attempt: one password check, failure recorded", email: "alice@example.com", pw: "wrong password", want: "401",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return append([]any{
-					count(f, ctx, acctKey, 3, acctReset),
-					count(f, ctx, pairKey, 0, time.Time{}),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
-				}, recordFailure(f, ctx, wrongPassword)...)
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 3, 1), compare(f, ctx, "stored-hash", "wrong password", false), recordFailure(f, ctx, wrongPassword))
 			},
 		},
 		{
@@ -337,68 +317,48 @@ func TestLoginAccountThrottle(t *testing.T) {
 			},
 		},
 		{
-			name: "account count unavailable: no lookup, no compare", email: "alice@example.com", pw: password, want: "unavailable",
+			name: "account count unavailable: no compare", email: "alice@example.com", pw: password, want: "unavailable",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{f.limits.EXPECT().Count(ctx, acctKey, now).Return(0, time.Time{}, domain.Unavailable(cause))}
+				return []any{lookup(t, f, ctx, alice(), nil), f.limits.EXPECT().Count(ctx, acctKey, now).Return(0, time.Time{}, domain.Unavailable(cause))}
 			},
 		},
 		{
-			name: "client count unavailable: no lookup, no compare", email: "alice@example.com", pw: password, want: "unavailable",
+			name: "client reservation unavailable: no compare", email: "alice@example.com", pw: password, want: "unavailable",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
 				return []any{
-					count(f, ctx, acctKey, 3, acctReset),
-					f.limits.EXPECT().Count(ctx, pairKey, now).Return(0, time.Time{}, domain.Unavailable(cause)),
+					lookup(t, f, ctx, alice(), nil),
+					f.limits.EXPECT().Count(ctx, acctKey, now).Return(3, acctReset, nil),
+					f.limits.EXPECT().Hit(ctx, pairKey, window, now).Return(0, time.Time{}, domain.Unavailable(cause)),
 				}
 			},
 		},
 		{
 			name: "recording the account failure unavailable: not a 401", email: "alice@example.com", pw: "wrong password", want: "unavailable",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{
-					count(f, ctx, acctKey, 0, time.Time{}),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 0, 1), compare(f, ctx, "stored-hash", "wrong password", false), []any{
 					// Recorded before counting: the attempt leaves a trace
 					// even though the store is down.
 					f.events.EXPECT().Record(ctx, wrongPassword),
 					f.limits.EXPECT().Hit(ctx, acctKey, window, now).Return(0, time.Time{}, domain.Unavailable(cause)),
-				}
-			},
-		},
-		{
-			name: "recording the client failure unavailable: not a 401", email: "alice@example.com", pw: "wrong password", want: "unavailable",
-			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{
-					count(f, ctx, acctKey, 0, time.Time{}),
-					lookup(t, f, ctx, nil, domain.ErrUserNotFound),
-					f.hasher.EXPECT().Compare(ctx, dummyHash, "wrong password").Return(false, nil),
-					f.events.EXPECT().Record(ctx, unknownEmail),
-					f.limits.EXPECT().Hit(ctx, acctKey, window, now).Return(1, acctReset, nil),
-					f.limits.EXPECT().Hit(ctx, pairKey, window, now).Return(0, time.Time{}, domain.Unavailable(cause)),
-				}
+				})
 			},
 		},
 		{
 			name: "resetting the account unavailable: no session", email: "alice@example.com", pw: password, want: "unavailable",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{
-					count(f, ctx, acctKey, 1, acctReset),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 1, 1), compare(f, ctx, "stored-hash", password, true), []any{
 					f.limits.EXPECT().Reset(ctx, acctKey).Return(domain.Unavailable(cause)),
-				}
+					f.limits.EXPECT().Reset(ctx, pairKey).Return(nil),
+				})
 			},
 		},
 		{
 			name: "resetting the client unavailable: no session", email: "alice@example.com", pw: password, want: "unavailable",
 			expect: func(t *testing.T, f *fixture, ctx context.Context) []any {
-				return []any{
-					count(f, ctx, acctKey, 1, acctReset),
-					lookup(t, f, ctx, alice(), nil),
-					f.hasher.EXPECT().Compare(ctx, "stored-hash", password).Return(true, nil),
+				return seq(one(lookup(t, f, ctx, alice(), nil)), guard(f, ctx, 1, 1), compare(f, ctx, "stored-hash", password, true), []any{
 					f.limits.EXPECT().Reset(ctx, acctKey).Return(nil),
 					f.limits.EXPECT().Reset(ctx, pairKey).Return(domain.Unavailable(cause)),
-				}
+				})
 			},
 		},
 	}
@@ -409,7 +369,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 			f.clock.EXPECT().Now().Return(now).AnyTimes()
 			gomock.InOrder(tt.expect(t, f, ctx)...)
 
-			res, err := f.svc.Login(ctx, tt.email, tt.pw)
+			res, err := f.svc.Login(ctx, Credentials{Email: tt.email, Password: tt.pw})
 			if tt.want == "ok" {
 				if err != nil || res == nil || res.User.ID() != 42 {
 					t.Fatalf("Login = %+v, %v; want user 42 logged in", res, err)
@@ -449,9 +409,10 @@ func TestLoginAccountThrottleOff(t *testing.T) {
 	gomock.InOrder(
 		f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),
 		f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+		f.hasher.EXPECT().Cheaper("stored-hash").Return(false),
 		f.events.EXPECT().Record(ctx, loginFailedEvent(42, "alice@example.com", "password mismatch")),
 	)
-	if res, err := f.svc.Login(ctx, "alice@example.com", "wrong password"); res != nil || err != domain.ErrInvalidCredentials {
+	if res, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "wrong password"}); res != nil || err != domain.ErrInvalidCredentials {
 		t.Fatalf("Login = %+v, %v; want nil, domain.ErrInvalidCredentials", res, err)
 	}
 }

@@ -8,49 +8,57 @@ import (
 	"github.com/authd/authd/ports"
 )
 
-// Login checks credentials, starts a session and issues its tokens.
-// Unknown email, wrong password and inactive account all return
-// domain.ErrInvalidCredentials after exactly one password comparison; only
-// the login.failed security event tells them apart. Storage failures are
-// returned as they are (EUNAVAILABLE), never turned into invalid
-// credentials.
-func (s *Service) Login(ctx context.Context, rawEmail, password string) (*Tokens, error) {
-	attempt, err := s.beginLogin(ctx, rawEmail)
+// Credentials are what a client logs in with.
+type Credentials struct {
+	Email    string
+	Password string
+	// DeviceToken, optional, is the device token an earlier successful
+	// login to this account returned (see Limits).
+	DeviceToken string
+}
+
+// Login checks credentials, starts a session and issues its tokens, with a
+// device token for the client to present next time. Unknown email, wrong
+// password and inactive account all return domain.ErrInvalidCredentials,
+// in the same time; only the login.failed security event tells them
+// apart. A login the account's limits refuse is ERATELIMITED before any
+// password work. Storage failures are returned as they are (EUNAVAILABLE),
+// never turned into invalid credentials.
+func (s *Service) Login(ctx context.Context, c Credentials) (*Tokens, error) {
+	attempt, err := s.beginLogin(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.verifyPassword(ctx, attempt, password); err != nil {
+	if err := s.verifyPassword(ctx, attempt, c.Password); err != nil {
 		return nil, err
 	}
-	s.rehash(ctx, attempt.user, password)
 	return s.startSession(ctx, attempt)
 }
 
 // loginAttempt is one login on its way: the email (zero when it did not
 // parse), the account (nil when there is none), the hash to compare with
-// (the timing dummy when there is no account) and the rate-limit guard.
+// (the timing dummy when there is no account), the verified device token
+// and the rate-limit guard.
 type loginAttempt struct {
-	email domain.Email
-	user  *domain.User
-	hash  string
-	guard *accountGuard
+	email    domain.Email
+	user     *domain.User
+	hash     string
+	device   ports.DeviceClaims
+	deviceOK bool
+	guard    *accountGuard
 }
 
-// beginLogin parses the email, applies the account's rate limits (which
-// may refuse the attempt before any password work) and looks the account
-// up.
-func (s *Service) beginLogin(ctx context.Context, rawEmail string) (*loginAttempt, error) {
+// beginLogin parses the email, looks the account up and applies its rate
+// limits, which may refuse the attempt before any password work.
+func (s *Service) beginLogin(ctx context.Context, c Credentials) (*loginAttempt, error) {
 	a := &loginAttempt{hash: s.dummyHash, guard: &accountGuard{disabled: true}}
-	email, err := domain.ParseEmail(rawEmail)
+	email, err := domain.ParseEmail(c.Email)
 	if err != nil {
 		// Not an address: still one comparison (against the dummy), so
 		// the answer takes as long as any other failure.
 		return a, nil
 	}
 	a.email = email
-	if a.guard, err = s.guardAccount(ctx, email); err != nil {
-		return nil, err
-	}
 	user, err := s.users.ByEmail(ctx, email)
 	switch {
 	case err == nil:
@@ -58,19 +66,28 @@ func (s *Service) beginLogin(ctx context.Context, rawEmail string) (*loginAttemp
 	case domain.ErrorCode(err) != domain.ENOTFOUND:
 		return nil, err
 	}
+	if c.DeviceToken != "" && s.devices != nil {
+		a.device, a.deviceOK = s.devices.Verify(c.DeviceToken, s.clock.Now())
+	}
+	if a.guard, err = s.guardAccount(ctx, email, a.user, a.device, a.deviceOK); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
-// verifyPassword makes the attempt's one password comparison. A failure
-// (no account, wrong password, inactive account) is recorded, counted
-// against the account and answered domain.ErrInvalidCredentials; a
-// success clears the account's failures.
-func (s *Service) verifyPassword(ctx context.Context, a *loginAttempt, password string) error {
-	ok, err := s.hasher.Compare(ctx, a.hash, password)
+// verifyPassword checks the password against the attempt's hash. A
+// failure (no account, wrong password, inactive account) is recorded,
+// counted against the account and answered domain.ErrInvalidCredentials;
+// a success settles the guard and upgrades the stored hash when needed.
+func (s *Service) verifyPassword(ctx context.Context, a *loginAttempt, raw string) error {
+	ok, upgrade, err := s.comparePassword(ctx, a.hash, raw)
 	if err != nil {
 		return err
 	}
 	if a.user == nil || !ok || !a.user.IsActive() {
+		if err := s.equalizeTime(ctx, a); err != nil {
+			return err
+		}
 		// Recorded before the failure is counted, so it leaves a trace
 		// even if the limit store cannot answer.
 		s.events.Record(ctx, loginFailed(a.email, a.user, ok))
@@ -79,7 +96,45 @@ func (s *Service) verifyPassword(ctx context.Context, a *loginAttempt, password 
 		}
 		return domain.ErrInvalidCredentials
 	}
-	return a.guard.succeeded(ctx)
+	if err := a.guard.succeeded(ctx); err != nil {
+		return err
+	}
+	s.rehash(ctx, a.user, raw, upgrade)
+	return nil
+}
+
+// comparePassword compares the NFKC form of raw, which is what
+// registrations since normalization store. Hashes made before that were of
+// the password as typed: when the normalized form does not match and
+// differs from raw, raw is tried once, and a match there asks for the hash
+// to be upgraded. Text that is not UTF-8 cannot match anything, but is
+// compared all the same (against the dummy), so it costs what a wrong
+// password costs.
+func (s *Service) comparePassword(ctx context.Context, hash, raw string) (ok, upgrade bool, err error) {
+	normalized, nerr := domain.NormalizePassword(raw)
+	if nerr != nil {
+		_, err := s.hasher.Compare(ctx, s.dummyHash, raw)
+		return false, false, err
+	}
+	if ok, err = s.hasher.Compare(ctx, hash, normalized); ok || err != nil || normalized == raw {
+		return ok, false, err
+	}
+	ok, err = s.hasher.Compare(ctx, hash, raw)
+	return ok, ok, err
+}
+
+// equalizeTime spends, on a failed login whose stored hash is cheaper
+// than the hasher's current cost (made before AUTHD_BCRYPT_COST was
+// raised), one more comparison at the current cost, so the failure takes
+// at least as long as one for an unknown email (compared against the
+// dummy, which is at the current cost) and timing does not tell them
+// apart.
+func (s *Service) equalizeTime(ctx context.Context, a *loginAttempt) error {
+	if a.user == nil || !s.hasher.Cheaper(a.hash) {
+		return nil
+	}
+	_, err := s.hasher.Compare(ctx, s.dummyHash, dummyPassword+"x")
+	return err
 }
 
 // loginFailed is the event of a refused login: the email when it parsed,
@@ -100,14 +155,19 @@ func loginFailed(email domain.Email, user *domain.User, passwordMatched bool) po
 }
 
 // rehash re-hashes a verified password whose stored hash was made with
-// other parameters (a raised bcrypt cost), so users upgrade as they log in.
+// other parameters (a raised bcrypt cost) or from the password as typed
+// rather than its NFKC form (upgrade), so users upgrade as they log in.
 // It is best effort: a failure leaves the old hash, which still verifies,
 // and the next login tries again.
-func (s *Service) rehash(ctx context.Context, user *domain.User, password string) {
-	if !s.hasher.NeedsRehash(user.PasswordHash()) {
+func (s *Service) rehash(ctx context.Context, user *domain.User, raw string, upgrade bool) {
+	if !upgrade && !s.hasher.NeedsRehash(user.PasswordHash()) {
 		return
 	}
-	hash, err := s.hasher.Hash(ctx, password)
+	normalized, err := domain.NormalizePassword(raw)
+	if err != nil {
+		return
+	}
+	hash, err := s.hasher.Hash(ctx, normalized)
 	if err != nil || hash == "" {
 		// An empty hash would lock the account out for good (Register
 		// refuses one through domain.NewUser).
@@ -116,8 +176,8 @@ func (s *Service) rehash(ctx context.Context, user *domain.User, password string
 	_ = s.users.UpdatePasswordHash(ctx, user.ID(), hash)
 }
 
-// startSession stores a new session with its first refresh token and
-// issues the tokens.
+// startSession stores a new session, with its first refresh token and
+// where it was started from, and issues the tokens.
 func (s *Service) startSession(ctx context.Context, a *loginAttempt) (*Tokens, error) {
 	now := s.clock.Now()
 	id, err := s.sessionTokens.NewSessionID()
@@ -136,6 +196,7 @@ func (s *Service) startSession(ctx context.Context, a *loginAttempt) (*Tokens, e
 	if err != nil {
 		return nil, err
 	}
+	session = session.WithClient(ports.UserAgentFrom(ctx), ports.ClientFrom(ctx))
 	if err := s.sessions.Create(ctx, session, refreshHash); err != nil {
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
 			// The account was deleted between the lookup and now.
@@ -146,6 +207,9 @@ func (s *Service) startSession(ctx context.Context, a *loginAttempt) (*Tokens, e
 	}
 	tokens, err := s.issue(a.user, session, refresh, now)
 	if err != nil {
+		return nil, err
+	}
+	if tokens.DeviceToken, err = s.deviceToken(a, now); err != nil {
 		return nil, err
 	}
 	s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventLoginSucceeded, UserID: a.user.ID(), Email: a.email.String(), SessionID: session.ID()})

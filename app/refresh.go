@@ -43,7 +43,7 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 		return nil, domain.ErrInvalidRefreshToken
 	}
 	if !rotated {
-		if now.Sub(st.SpentAt) > s.cfg.ReuseGrace {
+		if s.cfg.StrictRotation || now.Sub(st.SpentAt) > s.cfg.ReuseGrace {
 			return nil, s.revokeForReuse(ctx, st.Session, now)
 		}
 		// A retry inside the grace window: hand out the session's current
@@ -61,6 +61,10 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Tokens, error) {
 		return nil, domain.ErrInvalidRefreshToken
 	}
 	tokens, err := s.issue(user, st.Session, successor, now)
+	if errors.Is(err, domain.ErrSessionEnded) {
+		// Under a second of the session left: nothing worth issuing.
+		return nil, domain.ErrInvalidRefreshToken
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func expectIssue(f *fixture, ctx context.Context, user *domain.User, reason port
 	access := ports.AccessToken{Token: "fresh.access.jwt", ExpiresIn: 15 * time.Minute}
 	gomock.InOrder(
 		f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
-		f.tokens.EXPECT().Issue(int64(42), sessionID, now).Return(access, nil),
+		f.tokens.EXPECT().Issue(int64(42), sessionID, now, now.Add(sessionLeft)).Return(access, nil),
 		f.events.EXPECT().Record(ctx, refreshed(reason)),
 	)
 	return access
@@ -148,7 +148,7 @@ func TestRefreshRotates(t *testing.T) {
 			gomock.InOrder(
 				expectRotate(f, ctx, ports.RefreshTokenState{Session: s}, true, nil),
 				f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
-				f.tokens.EXPECT().Issue(int64(42), sessionID, now).Return(access, nil),
+				f.tokens.EXPECT().Issue(int64(42), sessionID, now, now.Add(expires)).Return(access, nil),
 				f.events.EXPECT().Record(ctx, refreshed("rotated")),
 			)
 
@@ -230,6 +230,12 @@ func TestRefreshGraceBoundary(t *testing.T) {
 		{"2s grace: 2s + 1ns", Config{ReuseGrace: 2 * time.Second}, 2*time.Second + time.Nanosecond, false},
 		{"2s grace: 3s (inside the default)", Config{ReuseGrace: 2 * time.Second}, 3 * time.Second, false},
 		{"1m grace: 59s (outside the default)", Config{ReuseGrace: time.Minute}, 59 * time.Second, true},
+		// Strict rotation: any second presentation is theft, even at the
+		// very instant the token was spent (a grace of 0 alone would let
+		// that one through).
+		{"strict: spent at this very instant", Config{StrictRotation: true}, 0, false},
+		{"strict: a second later", Config{StrictRotation: true}, time.Second, false},
+		{"strict wins over a grace", Config{StrictRotation: true, ReuseGrace: time.Minute}, time.Second, false},
 		// Another instance's clock a little ahead of ours.
 		{"spent a second in our future", Config{}, -time.Second, true},
 	}
@@ -379,7 +385,7 @@ func TestRefreshFailures(t *testing.T) {
 		{"issue error", func(f *fixture, ctx context.Context) {
 			expectRotate(f, ctx, ports.RefreshTokenState{Session: liveSession()}, true, nil)
 			f.users.EXPECT().ByID(ctx, int64(42)).Return(alice(), nil)
-			f.tokens.EXPECT().Issue(int64(42), sessionID, now).Return(ports.AccessToken{}, cause)
+			f.tokens.EXPECT().Issue(int64(42), sessionID, now, now.Add(sessionLeft)).Return(ports.AccessToken{}, cause)
 		}, domain.EINTERNAL},
 	}
 	for _, tt := range tests {

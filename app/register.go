@@ -16,6 +16,13 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (*dom
 	if err := domain.MergeInvalid(emailErr, s.cfg.Policy.Validate(password, email)); err != nil {
 		return nil, err
 	}
+	// The policy checked the NFKC form, which is what is stored: the same
+	// password typed on another keyboard or OS (NFD accents, full-width
+	// digits) must match at login.
+	password, err := domain.NormalizePassword(password)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkBreached(ctx, password); err != nil {
 		return nil, err
 	}

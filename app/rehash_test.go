@@ -110,11 +110,11 @@ func TestLoginRehash(t *testing.T) {
 			calls = append(calls, tt.rehash(f, ctx)...)
 			calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
 			gomock.InOrder(append(calls,
-				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now).Return(access, nil),
+				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(access, nil),
 				f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 			)...)
 
-			res, err := f.svc.Login(ctx, "alice@example.com", password)
+			res, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: password})
 			wantLoggedIn(t, res, err, user, access)
 		})
 	}
@@ -126,9 +126,10 @@ func TestLoginRehash(t *testing.T) {
 		gomock.InOrder(
 			f.users.EXPECT().ByEmail(ctx, mustEmail(t, "alice@example.com")).Return(alice(), nil),
 			f.hasher.EXPECT().Compare(ctx, "stored-hash", "wrong password").Return(false, nil),
+			f.hasher.EXPECT().Cheaper("stored-hash").Return(false),
 			f.events.EXPECT().Record(ctx, loginFailedEvent(42, "alice@example.com", "password mismatch")),
 		)
-		res, err := f.svc.Login(ctx, "alice@example.com", "wrong password")
+		res, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "wrong password"})
 		if res != nil || err != domain.ErrInvalidCredentials {
 			t.Fatalf("Login = %+v, %v; want nil, domain.ErrInvalidCredentials", res, err)
 		}

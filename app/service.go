@@ -32,6 +32,9 @@ type Ports struct {
 	RateLimits ports.RateLimitStore
 	// Breaches is optional: nil turns the breached-password check off.
 	Breaches ports.BreachChecker
+	// Devices is optional: nil issues no device tokens, and then nothing
+	// exempts a client from the account-wide cap.
+	Devices ports.DeviceTokens
 }
 
 // Config holds the use cases' rules.
@@ -42,8 +45,12 @@ type Config struct {
 	SessionTTL time.Duration
 	// ReuseGrace is how long after a refresh the spent token may be
 	// presented again (two tabs, a retried request) and receive the same
-	// successor. Later, presenting it is treated as theft. Default 10s.
+	// successor. Later, presenting it is treated as theft. Default 10s;
+	// see StrictRotation for none.
 	ReuseGrace time.Duration
+	// StrictRotation turns the grace window off: any second presentation
+	// of a spent refresh token is treated as theft (AUTHD_REFRESH_REUSE_GRACE=0s).
+	StrictRotation bool
 	// Limits configure rate limiting (see Limits).
 	Limits Limits
 	// BreachFailClosed refuses registrations (503) while the breach
@@ -69,6 +76,7 @@ type Service struct {
 	events        ports.EventLog
 	limits        ports.RateLimitStore
 	breaches      ports.BreachChecker
+	devices       ports.DeviceTokens
 
 	cfg       Config
 	dummyHash string
@@ -102,7 +110,10 @@ func New(p Ports, cfg Config) (*Service, error) {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	if cfg.ReuseGrace == 0 {
+	switch {
+	case cfg.StrictRotation:
+		cfg.ReuseGrace = 0
+	case cfg.ReuseGrace == 0:
 		cfg.ReuseGrace = DefaultReuseGrace
 	}
 	dummy, err := p.Hasher.Hash(context.Background(), dummyPassword)
@@ -112,7 +123,7 @@ func New(p Ports, cfg Config) (*Service, error) {
 	return &Service{
 		users: p.Users, sessions: p.Sessions, hasher: p.Hasher, tokens: p.Tokens,
 		sessionTokens: p.SessionTokens, clock: p.Clock, events: p.Events,
-		limits: p.RateLimits, breaches: p.Breaches,
+		limits: p.RateLimits, breaches: p.Breaches, devices: p.Devices,
 		cfg: cfg, dummyHash: dummy,
 	}, nil
 }
@@ -125,15 +136,30 @@ type Tokens struct {
 	// left (refreshing never extends it).
 	RefreshToken     string
 	RefreshExpiresIn time.Duration
+	// DeviceToken is set by Login only (see Limits); "" without one.
+	DeviceToken string
 }
 
 // issue signs the access token that goes with refresh in session.
 func (s *Service) issue(user *domain.User, session *domain.Session, refresh string, now time.Time) (*Tokens, error) {
-	access, err := s.tokens.Issue(user.ID(), session.ID(), now)
+	access, err := s.tokens.Issue(user.ID(), session.ID(), now, session.ExpiresAt())
 	if err != nil {
 		return nil, err
 	}
 	return &Tokens{User: user, AccessToken: access, RefreshToken: refresh, RefreshExpiresIn: session.RemainingAt(now)}, nil
+}
+
+// deviceToken returns the device token a successful login hands out: the
+// presented one's device renewed, or a new device.
+func (s *Service) deviceToken(a *loginAttempt, now time.Time) (string, error) {
+	if s.devices == nil {
+		return "", nil
+	}
+	device := ""
+	if a.deviceOK && a.device.UserID == a.user.ID() {
+		device = a.device.DeviceID
+	}
+	return s.devices.Issue(a.user.ID(), device, now)
 }
 
 // orIfNotFound returns replacement when err is ENOTFOUND and err itself

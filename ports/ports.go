@@ -232,6 +232,10 @@ type PasswordHasher interface {
 	// NeedsRehash reports whether hash was made with parameters (such as
 	// the cost) other than the hasher's current ones.
 	NeedsRehash(hash string) bool
+	// Cheaper reports whether checking hash takes less work than checking
+	// a hash the hasher makes now (it was made at a lower cost), so a
+	// caller can spend the difference and answer in the same time.
+	Cheaper(hash string) bool
 }
 
 // AccessToken is a signed bearer token and how long it lives.
@@ -252,8 +256,12 @@ type AccessClaims struct {
 // TokenIssuer issues and verifies access tokens.
 type TokenIssuer interface {
 	// Issue signs an access token for userID within session sessionID,
-	// issued at now. Returns EINTERNAL only (e.g. no entropy).
-	Issue(userID int64, sessionID string, now time.Time) (AccessToken, error)
+	// issued at now, that expires at the earlier of now plus the
+	// configured lifetime and notAfter (the session's end; zero for no
+	// cap), so no access token outlives its session. Returns
+	// EUNAUTHORIZED (domain.ErrSessionEnded) when less than a second of
+	// the session is left, EINTERNAL otherwise (e.g. no entropy).
+	Issue(userID int64, sessionID string, now, notAfter time.Time) (AccessToken, error)
 	// Verify checks token as of now: signature, algorithm, issuer,
 	// audience, expiry, not-before and a session id. Returns EUNAUTHORIZED
 	// (domain.ErrInvalidToken) for any token that is not acceptable.

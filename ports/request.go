@@ -34,3 +34,17 @@ func RequestIDFrom(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
 }
+
+type userAgentKey struct{}
+
+// WithUserAgent returns ctx carrying the client's User-Agent, which a new
+// session records so its owner can tell their devices apart.
+func WithUserAgent(ctx context.Context, ua string) context.Context {
+	return context.WithValue(ctx, userAgentKey{}, ua)
+}
+
+// UserAgentFrom returns the User-Agent WithUserAgent stored, or "".
+func UserAgentFrom(ctx context.Context) string {
+	ua, _ := ctx.Value(userAgentKey{}).(string)
+	return ua
+}

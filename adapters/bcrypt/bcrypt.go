@@ -108,3 +108,11 @@ func (h *Hasher) NeedsRehash(hash string) bool {
 	cost, err := bcrypt.Cost([]byte(hash))
 	return err == nil && cost != h.cost
 }
+
+// Cheaper reports whether hash was made at a lower cost than the hasher's:
+// each cost step doubles the work, so after AUTHD_BCRYPT_COST is raised an
+// old hash checks many times faster than a new one.
+func (h *Hasher) Cheaper(hash string) bool {
+	cost, err := bcrypt.Cost([]byte(hash))
+	return err == nil && cost < h.cost
+}

@@ -197,11 +197,11 @@ func TestMeRejectsBadTokens(t *testing.T) {
 		return "A" + s[1:]
 	}
 	sid := h.sessionOf(tok)
-	forged, _ := h.tokens.Issue(3, sid, t0)            // signed for a user that does not exist
-	noSession, _ := h.tokens.Issue(1, "", t0)          // no sid claim
-	unknownSession, _ := h.tokens.Issue(1, "nope", t0) // a session that does not exist
-	h.register("ivy@example.com", "correct horse")     // user 2
-	othersSession, _ := h.tokens.Issue(2, sid, t0)     // user 2 in ivan's session
+	forged, _ := h.tokens.Issue(3, sid, t0, time.Time{})            // signed for a user that does not exist
+	noSession, _ := h.tokens.Issue(1, "", t0, time.Time{})          // no sid claim
+	unknownSession, _ := h.tokens.Issue(1, "nope", t0, time.Time{}) // a session that does not exist
+	h.register("ivy@example.com", "correct horse")                  // user 2
+	othersSession, _ := h.tokens.Issue(2, sid, t0, time.Time{})     // user 2 in ivan's session
 
 	tests := []struct {
 		name, authorization string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
 )
 
 // userResponse is the public shape of a user; the password hash has no
@@ -36,6 +37,7 @@ type tokenResponse struct {
 	ExpiresIn        int64  `json:"expires_in"`
 	RefreshToken     string `json:"refresh_token"`
 	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+	DeviceToken      string `json:"device_token,omitempty"`
 }
 
 func writeTokens(c *fiber.Ctx, t *app.Tokens) error {
@@ -46,6 +48,7 @@ func writeTokens(c *fiber.Ctx, t *app.Tokens) error {
 		ExpiresIn:        int64(t.AccessToken.ExpiresIn / time.Second),
 		RefreshToken:     t.RefreshToken,
 		RefreshExpiresIn: int64(t.RefreshExpiresIn / time.Second),
+		DeviceToken:      t.DeviceToken,
 	})
 }
 
@@ -87,11 +90,17 @@ func (s *server) register(c *fiber.Ctx) error {
 }
 
 func (s *server) login(c *fiber.Ctx) error {
-	email, password, err := credentials(c)
+	f, err := jsonStrings(c, "email", "password", "device_token")
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Login(c.UserContext(), email, password)
+	if err := requireFields(f, "email", "password"); err != nil {
+		return err
+	}
+	// The new session records the User-Agent, so its owner can tell their
+	// devices apart (string() copies it out of Fiber's reused buffer).
+	ctx := ports.WithUserAgent(c.UserContext(), string(c.Request().Header.UserAgent()))
+	res, err := s.svc.Login(ctx, app.Credentials{Email: f["email"], Password: f["password"], DeviceToken: f["device_token"]})
 	if err != nil {
 		return err
 	}

@@ -248,6 +248,7 @@ func (h *fakeHasher) Compare(_ context.Context, hash, password string) (bool, er
 }
 
 func (h *fakeHasher) NeedsRehash(hash string) bool { return false }
+func (h *fakeHasher) Cheaper(hash string) bool     { return false }
 
 // fakeTokens is a JWT-shaped HMAC token issuer: header.payload.signature,
 // each base64url. It checks the signature and the expiry, so tampered and
@@ -275,11 +276,18 @@ func (f *fakeTokens) sign(s string) string {
 	return b64.EncodeToString(m.Sum(nil))
 }
 
-func (f *fakeTokens) Issue(userID int64, sessionID string, now time.Time) (ports.AccessToken, error) {
-	c := fakeClaims{Sub: userID, Sid: sessionID, Iat: now.Unix(), Exp: now.Add(tokenTTL).Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
+func (f *fakeTokens) Issue(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
+	exp := now.Add(tokenTTL)
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
+	}
+	if exp.Sub(now) < time.Second {
+		return ports.AccessToken{}, domain.ErrSessionEnded
+	}
+	c := fakeClaims{Sub: userID, Sid: sessionID, Iat: now.Unix(), Exp: exp.Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
 	p, _ := json.Marshal(c)
 	unsigned := b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + b64.EncodeToString(p)
-	return ports.AccessToken{Token: unsigned + "." + f.sign(unsigned), ExpiresIn: tokenTTL}, nil
+	return ports.AccessToken{Token: unsigned + "." + f.sign(unsigned), ExpiresIn: exp.Sub(now)}, nil
 }
 
 func (f *fakeTokens) Verify(token string, now time.Time) (ports.AccessClaims, error) {

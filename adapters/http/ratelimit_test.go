@@ -175,8 +175,8 @@ func countOf(names []string, name string) int {
 }
 
 // TestRateLimitCoversOnlyCredentialOperations exhausts a client's budget
-// and checks the operations that take no password or refresh token to
-// check (and the probes) still answer.
+// and checks the operations that take no password or token to check (and
+// the probes) still answer; logout and logout/all spend the budget too.
 func TestRateLimitCoversOnlyCredentialOperations(t *testing.T) {
 	h := newHarness(t, withLimits(testLimits))
 	h.register("ivy@example.com", "kx7-Qm2z-long")
@@ -193,8 +193,10 @@ func TestRateLimitCoversOnlyCredentialOperations(t *testing.T) {
 		wantStatus(t, h.get("/healthz"), http.StatusOK)
 		wantStatus(t, h.get("/readyz"), http.StatusOK)
 		wantStatus(t, h.get("/openapi.yaml"), http.StatusOK)
-		wantNoContent(t, h.logout(randomRefreshToken(t)))
 	}
+	wantRateLimited(t, h.logout(randomRefreshToken(t)), 60)
+	wantRateLimited(t, h.post(logoutAllPath, "", "Authorization", "Bearer "+tok.access), 60)
+	spent += 2
 	if n := len(h.limits.hitKeys()); n != spent {
 		t.Errorf("the rate limit store was hit %d more times by operations outside the budget", n-spent)
 	}
@@ -250,7 +252,8 @@ func TestRateLimitBehindTrustedProxy(t *testing.T) {
 			keys[k]++
 		}
 	}
-	want := map[string]int{"ip:" + a: 5, "ip:" + b: 2, "ip:0.0.0.0": 1}
+	// An IPv6 client is counted as its /64, and its /48 too.
+	want := map[string]int{"ip:" + a: 5, "ip:2001:db8::/64": 2, "ip:2001:db8::/48": 2, "ip:0.0.0.0": 1}
 	if fmt.Sprint(keys) != fmt.Sprint(want) {
 		t.Errorf("budget hits by client = %v, want %v", keys, want)
 	}

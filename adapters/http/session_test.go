@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -44,14 +45,17 @@ func wantTokenResponse(t *testing.T, r *response) (tokenPair, int64) {
 	body := decodeObject(t, r)
 	got := keys(body)
 	slices.Sort(got)
-	if want := []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type"}; !slices.Equal(got, want) {
+	// A login adds a device token (when the service issues them); a
+	// refresh never does.
+	want := []string{"access_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type"}
+	if _, ok := body["device_token"]; ok {
+		want = []string{"access_token", "device_token", "expires_in", "refresh_expires_in", "refresh_token", "token_type"}
+	}
+	if !slices.Equal(got, want) {
 		t.Errorf("body has members %v, want exactly %v", got, want)
 	}
 	if body["token_type"] != "bearer" {
 		t.Errorf("token_type = %#v, want bearer", body["token_type"])
-	}
-	if n, ok := body["expires_in"].(json.Number); !ok || n.String() != "86400" {
-		t.Errorf("expires_in = %#v, want the integer 86400", body["expires_in"])
 	}
 	n, ok := body["refresh_expires_in"].(json.Number)
 	if !ok {
@@ -60,6 +64,10 @@ func wantTokenResponse(t *testing.T, r *response) (tokenPair, int64) {
 	secs, err := n.Int64()
 	if err != nil {
 		t.Fatalf("refresh_expires_in = %v, want an integer", n)
+	}
+	// The access token lives 24 hours, but never past its session.
+	if n, ok := body["expires_in"].(json.Number); !ok || n.String() != fmt.Sprint(min(86400, secs)) {
+		t.Errorf("expires_in = %#v, want the integer %d (24 h, capped at the session's %d s)", body["expires_in"], min(86400, secs), secs)
 	}
 	p := tokensOf(t, r)
 	wantOpaqueRefreshToken(t, p.refresh, p.access)
@@ -106,6 +114,8 @@ func TestLoginRefreshExpiresInFollowsSessionTTL(t *testing.T) {
 	if secs != 7200 {
 		t.Errorf("refresh_expires_in = %d, want the configured 7200", secs)
 	}
+	// wantTokenResponse checked expires_in is 7200 too: the access token
+	// ends with its session, not 24 hours later.
 }
 
 // TestRefreshRotates follows one session through a refresh and a later
@@ -473,7 +483,7 @@ func TestLogoutAllRejectsBadTokens(t *testing.T) {
 	h := newHarness(t)
 	h.register("eli@example.com", "correct horse")
 	p := h.loginTokens("eli@example.com", "correct horse")
-	expired, _ := h.tokens.Issue(1, h.sessionOf(p.access), t0.Add(-tokenTTL))
+	expired, _ := h.tokens.Issue(1, h.sessionOf(p.access), t0.Add(-tokenTTL), time.Time{})
 
 	tests := []struct {
 		name, authorization string
@@ -537,20 +547,20 @@ func TestSessionStorageDown(t *testing.T) {
 		{"me", func(m *mock.MockSessionRepository) {
 			m.EXPECT().ActiveUser(gomock.Any(), "s1", int64(1), t0).Return(nil, down)
 		}, func(h *harness) *response {
-			tok, _ := h.tokens.Issue(1, "s1", t0)
+			tok, _ := h.tokens.Issue(1, "s1", t0, time.Time{})
 			return h.get(mePath, "Authorization", "Bearer "+tok.Token)
 		}},
 		{"logout/all authenticating", func(m *mock.MockSessionRepository) {
 			m.EXPECT().ActiveUser(gomock.Any(), "s1", int64(1), t0).Return(nil, down)
 		}, func(h *harness) *response {
-			tok, _ := h.tokens.Issue(1, "s1", t0)
+			tok, _ := h.tokens.Issue(1, "s1", t0, time.Time{})
 			return h.post(logoutAllPath, "", "Authorization", "Bearer "+tok.Token)
 		}},
 		{"logout/all revoking", func(m *mock.MockSessionRepository) {
 			m.EXPECT().ActiveUser(gomock.Any(), "s1", int64(1), t0).Return(user, nil)
 			m.EXPECT().RevokeAll(gomock.Any(), int64(1), t0).Return(0, down)
 		}, func(h *harness) *response {
-			tok, _ := h.tokens.Issue(1, "s1", t0)
+			tok, _ := h.tokens.Issue(1, "s1", t0, time.Time{})
 			return h.post(logoutAllPath, "", "Authorization", "Bearer "+tok.Token)
 		}},
 	}

@@ -140,11 +140,7 @@ const TokenType = "at+jwt"
 
 // Issue signs a token for userID in sessionID with iat = nbf = now and
 // exp = now + TTL.
-func (i *Issuer) Issue(userID int64, sessionID string, now time.Time) (ports.AccessToken, error) {
-	return i.IssueUntil(userID, sessionID, now, time.Time{})
-}
-
-// IssueUntil is Issue with the token's life capped at notAfter, the end of
+// Issue signs an access token with its life capped at notAfter, the end of
 // its session, so no access token outlives the session it belongs to:
 // exp = min(now + TTL, notAfter), and ExpiresIn = exp - iat agrees with
 // the token. Times have one-second precision: now is rounded down (as iat)
@@ -153,7 +149,7 @@ func (i *Issuer) Issue(userID int64, sessionID string, now time.Time) (ports.Acc
 // session ends within the current second, or has ended) no token is
 // issued and the error is EUNAUTHORIZED (domain.ErrSessionEnded); any other
 // error is EINTERNAL.
-func (i *Issuer) IssueUntil(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
+func (i *Issuer) Issue(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
 	if sessionID == "" {
 		return ports.AccessToken{}, errors.New("jwt: access token without a session")
 	}

@@ -74,7 +74,7 @@ func wantRejected(t *testing.T, iss *authjwt.Issuer, token string, at time.Time)
 func TestIssueVerifyRoundTrip(t *testing.T) {
 	iss := newIssuer(t)
 	issuedAt := t0.Add(678 * time.Millisecond)
-	tok, err := iss.Issue(42, sid, issuedAt)
+	tok, err := iss.Issue(42, sid, issuedAt, time.Time{})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -141,7 +141,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 
 func TestVerifyTimeWindow(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(7, sid, t0.Add(500*time.Millisecond))
+	tok, err := iss.Issue(7, sid, t0.Add(500*time.Millisecond), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestIssueUniqueTokenIDs(t *testing.T) {
 		seen[i] = map[byte]bool{}
 	}
 	for range 500 {
-		tok, err := iss.Issue(1, sid, t0)
+		tok, err := iss.Issue(1, sid, t0, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func TestVerifyRejects(t *testing.T) {
 		change(c)
 		return c
 	}
-	good, err := iss.Issue(42, sid, t0)
+	good, err := iss.Issue(42, sid, t0, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func TestVerifyRequiresSessionID(t *testing.T) {
 
 func TestIssueRequiresSessionID(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(42, "", t0)
+	tok, err := iss.Issue(42, "", t0, time.Time{})
 	if err == nil || tok != (ports.AccessToken{}) {
 		t.Fatalf("Issue without a session = %+v, %v; want no token and an error", tok, err)
 	}
@@ -416,7 +416,7 @@ func TestIssueRequiresSessionID(t *testing.T) {
 func TestSessionIDRoundTrips(t *testing.T) {
 	iss := newIssuer(t)
 	for _, id := range []string{sid, "a", "session/with:odd chars é", strings.Repeat("s", 256)} {
-		tok, err := iss.Issue(9, id, t0)
+		tok, err := iss.Issue(9, id, t0, time.Time{})
 		if err != nil {
 			t.Fatalf("Issue(%q): %v", id, err)
 		}
@@ -442,7 +442,7 @@ func TestVerifyRejectsOtherIssuersTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := other.Issue(42, sid, t0)
+			tok, err := other.Issue(42, sid, t0, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -493,7 +493,7 @@ func TestShortestTTLTokenIsUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuedAt := t0.Add(999 * time.Millisecond)
-	tok, err := iss.Issue(1, sid, issuedAt)
+	tok, err := iss.Issue(1, sid, issuedAt, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +510,7 @@ func BenchmarkIssue(b *testing.B) {
 	iss := newIssuer(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := iss.Issue(42, sid, t0); err != nil {
+		if _, err := iss.Issue(42, sid, t0, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -518,7 +518,7 @@ func BenchmarkIssue(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	iss := newIssuer(b)
-	tok, err := iss.Issue(42, sid, t0)
+	tok, err := iss.Issue(42, sid, t0, time.Time{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -557,7 +557,7 @@ func TestVerifyAcceptsAccessTokenTypes(t *testing.T) {
 	}
 }
 
-func TestIssueUntilCapsExpiry(t *testing.T) {
+func TestIssueCapsExpiry(t *testing.T) {
 	iss := newIssuer(t) // TTL is ttl
 	issuedAt := t0.Add(400 * time.Millisecond)
 	tests := []struct {
@@ -576,7 +576,7 @@ func TestIssueUntilCapsExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, err := iss.IssueUntil(42, sid, issuedAt, tt.notAfter)
+			tok, err := iss.Issue(42, sid, issuedAt, tt.notAfter)
 			if err != nil {
 				t.Fatalf("IssueUntil: %v", err)
 			}
@@ -609,7 +609,7 @@ func TestIssueUntilCapsExpiry(t *testing.T) {
 	}
 }
 
-func TestIssueUntilRefusesAnEndedSession(t *testing.T) {
+func TestIssueRefusesAnEndedSession(t *testing.T) {
 	iss := newIssuer(t)
 	issuedAt := t0.Add(400 * time.Millisecond)
 	for name, notAfter := range map[string]time.Time{
@@ -618,7 +618,7 @@ func TestIssueUntilRefusesAnEndedSession(t *testing.T) {
 		"ended an hour ago":                 t0.Add(-time.Hour),
 	} {
 		t.Run(name, func(t *testing.T) {
-			tok, err := iss.IssueUntil(42, sid, issuedAt, notAfter)
+			tok, err := iss.Issue(42, sid, issuedAt, notAfter)
 			if err == nil {
 				t.Fatalf("IssueUntil = %+v, want an error", tok)
 			}
@@ -632,17 +632,17 @@ func TestIssueUntilRefusesAnEndedSession(t *testing.T) {
 	}
 }
 
-// TestIssueIsIssueUntilWithoutCap: Issue keeps its contract.
-func TestIssueIsIssueUntilWithoutCap(t *testing.T) {
+// TestIssueWithoutCap: Issue keeps its contract.
+func TestIssueWithoutCap(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(42, sid, t0)
+	tok, err := iss.Issue(42, sid, t0, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok.ExpiresIn != ttl {
 		t.Errorf("ExpiresIn = %v, want %v", tok.ExpiresIn, ttl)
 	}
-	if _, err := iss.IssueUntil(42, "", t0, t0.Add(time.Hour)); err == nil {
+	if _, err := iss.Issue(42, "", t0, t0.Add(time.Hour)); err == nil {
 		t.Error("IssueUntil without a session id issued a token")
 	}
 }

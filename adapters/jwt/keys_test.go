@@ -169,7 +169,7 @@ func TestAsymmetricRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.alg, func(t *testing.T) {
 			iss := newKeyIssuer(t, tc.key)
-			tok, err := iss.Issue(42, sid, t0)
+			tok, err := iss.Issue(42, sid, t0, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +199,7 @@ func TestRotation(t *testing.T) {
 	at := t0.Add(time.Minute)
 	issue := func(iss *authjwt.Issuer) string {
 		t.Helper()
-		tok, err := iss.Issue(7, sid, t0)
+		tok, err := iss.Issue(7, sid, t0, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,13 +483,13 @@ func BenchmarkAsymmetric(b *testing.B) {
 	_, ec := newP256(b)
 	for _, k := range []authjwt.Key{ed, ec} {
 		iss := newKeyIssuer(b, k)
-		tok, err := iss.Issue(42, sid, t0)
+		tok, err := iss.Issue(42, sid, t0, time.Time{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(k.Algorithm()+"/issue", func(b *testing.B) {
 			for b.Loop() {
-				if _, err := iss.Issue(42, sid, t0); err != nil {
+				if _, err := iss.Issue(42, sid, t0, time.Time{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -827,6 +827,44 @@ func (m *MockPasswordHasher) EXPECT() *MockPasswordHasherMockRecorder {
 	return m.recorder
 }
 
+// Cheaper mocks base method.
+func (m *MockPasswordHasher) Cheaper(hash string) bool {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Cheaper", hash)
+	ret0, _ := ret[0].(bool)
+	return ret0
+}
+
+// Cheaper indicates an expected call of Cheaper.
+func (mr *MockPasswordHasherMockRecorder) Cheaper(hash any) *MockPasswordHasherCheaperCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Cheaper", reflect.TypeOf((*MockPasswordHasher)(nil).Cheaper), hash)
+	return &MockPasswordHasherCheaperCall{Call: call}
+}
+
+// MockPasswordHasherCheaperCall wrap *gomock.Call
+type MockPasswordHasherCheaperCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPasswordHasherCheaperCall) Return(arg0 bool) *MockPasswordHasherCheaperCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPasswordHasherCheaperCall) Do(f func(string) bool) *MockPasswordHasherCheaperCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPasswordHasherCheaperCall) DoAndReturn(f func(string) bool) *MockPasswordHasherCheaperCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Compare mocks base method.
 func (m *MockPasswordHasher) Compare(ctx context.Context, hash, password string) (bool, error) {
 	m.ctrl.T.Helper()
@@ -968,18 +1006,18 @@ func (m *MockTokenIssuer) EXPECT() *MockTokenIssuerMockRecorder {
 }
 
 // Issue mocks base method.
-func (m *MockTokenIssuer) Issue(userID int64, sessionID string, now time.Time) (ports.AccessToken, error) {
+func (m *MockTokenIssuer) Issue(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
 	m.ctrl.T.Helper()
-	ret := m.ctrl.Call(m, "Issue", userID, sessionID, now)
+	ret := m.ctrl.Call(m, "Issue", userID, sessionID, now, notAfter)
 	ret0, _ := ret[0].(ports.AccessToken)
 	ret1, _ := ret[1].(error)
 	return ret0, ret1
 }
 
 // Issue indicates an expected call of Issue.
-func (mr *MockTokenIssuerMockRecorder) Issue(userID, sessionID, now any) *MockTokenIssuerIssueCall {
+func (mr *MockTokenIssuerMockRecorder) Issue(userID, sessionID, now, notAfter any) *MockTokenIssuerIssueCall {
 	mr.mock.ctrl.T.Helper()
-	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Issue", reflect.TypeOf((*MockTokenIssuer)(nil).Issue), userID, sessionID, now)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Issue", reflect.TypeOf((*MockTokenIssuer)(nil).Issue), userID, sessionID, now, notAfter)
 	return &MockTokenIssuerIssueCall{Call: call}
 }
 
@@ -995,13 +1033,13 @@ func (c *MockTokenIssuerIssueCall) Return(arg0 ports.AccessToken, arg1 error) *M
 }
 
 // Do rewrite *gomock.Call.Do
-func (c *MockTokenIssuerIssueCall) Do(f func(int64, string, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
+func (c *MockTokenIssuerIssueCall) Do(f func(int64, string, time.Time, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
 	c.Call = c.Call.Do(f)
 	return c
 }
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
-func (c *MockTokenIssuerIssueCall) DoAndReturn(f func(int64, string, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
+func (c *MockTokenIssuerIssueCall) DoAndReturn(f func(int64, string, time.Time, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
