@@ -420,6 +420,8 @@ func expectSessionStart(f *fixture, ctx context.Context, userID int64, ttl time.
 		f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil),
 		f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil),
 		f.stokens.EXPECT().Hash(loginRefresh).Return(loginRefreshHash, true),
+		// Room for the new session within the per-user cap (100).
+		f.sessions.EXPECT().RevokeBeyond(ctx, userID, DefaultMaxSessions-1, now).Return(0, nil),
 		f.sessions.EXPECT().Create(ctx, newSessionMatcher{id: loginSessionID, userID: userID, createdAt: now, ttl: ttl}, loginRefreshHash).Return(createErr),
 	}
 }
@@ -815,6 +817,8 @@ func TestAuthenticateSuccess(t *testing.T) {
 			f.clock.EXPECT().Now().Return(now)
 			f.tokens.EXPECT().Verify("the.bearer.token", now).Return(claims, nil)
 			f.sessions.EXPECT().ActiveUser(ctx, "sid-of-the-token", int64(42), now).Return(user, nil)
+			// The session's last use is written (the store throttles too).
+			f.sessions.EXPECT().Touch(ctx, "sid-of-the-token", now, time.Minute).Return(nil)
 
 			u, gotClaims, err := a.call(f.svc, ctx, "the.bearer.token")
 			if err != nil {
@@ -936,6 +940,7 @@ func TestLoginRecordsWhereTheSessionStarted(t *testing.T) {
 	f.stokens.EXPECT().NewSessionID().Return(loginSessionID, nil)
 	f.stokens.EXPECT().NewRefreshToken().Return(loginRefresh, nil)
 	f.stokens.EXPECT().Hash(loginRefresh).Return(loginRefreshHash, true)
+	f.sessions.EXPECT().RevokeBeyond(ctx, int64(42), DefaultMaxSessions-1, now).Return(0, nil)
 	f.sessions.EXPECT().Create(ctx, gomock.Cond(func(s *domain.Session) bool {
 		return s.ID() == loginSessionID && s.UserAgent() == "Firefox/140.0" && s.ClientAddr() == "203.0.113.7"
 	}), loginRefreshHash).Return(nil)
@@ -943,5 +948,28 @@ func TestLoginRecordsWhereTheSessionStarted(t *testing.T) {
 	f.events.EXPECT().Record(ctx, loginSucceededEvent())
 	if _, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "pw-pw-pw-pw"}); err != nil {
 		t.Fatalf("Login: %v", err)
+	}
+}
+
+// TestAuthenticateTouchesAtMostOncePerMinute: a busy session costs one
+// last-use write per minute, not one per request, and a failed write does
+// not fail the request.
+func TestAuthenticateTouchesAtMostOncePerMinute(t *testing.T) {
+	f := newFixture(t, Config{})
+	ctx := testCtx(t)
+	user := domain.RehydrateUser(42, "alice@example.com", "stored-hash", true, now)
+	claims := ports.AccessClaims{UserID: 42, SessionID: "sid", ExpiresAt: now.Add(time.Hour)}
+	times := []time.Time{now, now.Add(time.Second), now.Add(59 * time.Second), now.Add(61 * time.Second), now.Add(62 * time.Second)}
+	for _, at := range times {
+		f.clock.EXPECT().Now().Return(at)
+		f.tokens.EXPECT().Verify("tok", at).Return(claims, nil)
+		f.sessions.EXPECT().ActiveUser(ctx, "sid", int64(42), at).Return(user, nil)
+	}
+	f.sessions.EXPECT().Touch(ctx, "sid", now, time.Minute).Return(nil)
+	f.sessions.EXPECT().Touch(ctx, "sid", now.Add(61*time.Second), time.Minute).Return(domain.Unavailable(errors.New("disk full")))
+	for _, at := range times {
+		if _, _, err := f.svc.Authenticate(ctx, "tok"); err != nil {
+			t.Fatalf("at %v: %v", at, err)
+		}
 	}
 }

@@ -43,6 +43,9 @@ func (r *lockedUsers) ByEmail(_ context.Context, e domain.Email) (*domain.User, 
 type lockedSessions struct{ ports.SessionRepository }
 
 func (lockedSessions) Create(context.Context, *domain.Session, []byte) error { return nil }
+func (lockedSessions) RevokeBeyond(context.Context, int64, int, time.Time) (int, error) {
+	return 0, nil
+}
 
 type lockedSessionTokens struct {
 	ports.SessionTokens

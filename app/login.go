@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
@@ -197,6 +198,9 @@ func (s *Service) startSession(ctx context.Context, a *loginAttempt) (*Tokens, e
 		return nil, err
 	}
 	session = session.WithClient(ports.UserAgentFrom(ctx), ports.ClientFrom(ctx))
+	if err := s.makeRoomForSession(ctx, a.user.ID(), now); err != nil {
+		return nil, err
+	}
 	if err := s.sessions.Create(ctx, session, refreshHash); err != nil {
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
 			// The account was deleted between the lookup and now.
@@ -214,4 +218,21 @@ func (s *Service) startSession(ctx context.Context, a *loginAttempt) (*Tokens, e
 	}
 	s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventLoginSucceeded, UserID: a.user.ID(), Email: a.email.String(), SessionID: session.ID()})
 	return tokens, nil
+}
+
+// makeRoomForSession ends the user's oldest live sessions so that the new
+// one keeps them within MaxSessions: sessions (and their refresh-token
+// rows) cannot pile up without bound for one account.
+func (s *Service) makeRoomForSession(ctx context.Context, userID int64, now time.Time) error {
+	if s.cfg.MaxSessions < 0 {
+		return nil
+	}
+	n, err := s.sessions.RevokeBeyond(ctx, userID, s.cfg.MaxSessions-1, now)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventSessionRevoked, UserID: userID, Reason: ports.ReasonSessionCap})
+	}
+	return nil
 }

@@ -34,7 +34,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 // LogoutAll ends every session of the user an access token belongs to;
 // the token itself stops working at once. Errors as for Authenticate.
 func (s *Service) LogoutAll(ctx context.Context, accessToken string) error {
-	u, _, err := s.Authenticate(ctx, accessToken)
+	u, _, _, err := s.authenticate(ctx, accessToken)
 	if err != nil {
 		return err
 	}

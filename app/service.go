@@ -56,12 +56,19 @@ type Config struct {
 	// BreachFailClosed refuses registrations (503) while the breach
 	// checker cannot answer; by default they proceed.
 	BreachFailClosed bool
+	// MaxSessions bounds a user's live sessions: a login that would
+	// exceed it ends the oldest first. Default 100; negative means no cap.
+	MaxSessions int
 }
 
 // Defaults for Config's zero values.
 const (
 	DefaultSessionTTL = 30 * 24 * time.Hour
 	DefaultReuseGrace = 10 * time.Second
+	// DefaultMaxSessions is Config.MaxSessions' default.
+	DefaultMaxSessions = 100
+	// touchEvery is how often, at most, a session's last use is written.
+	touchEvery = time.Minute
 )
 
 // Service runs the use cases. Its dependencies are unexported: drivers
@@ -80,6 +87,7 @@ type Service struct {
 
 	cfg       Config
 	dummyHash string
+	touched   touchLog
 }
 
 // New builds the use cases from ports. It hashes a dummy password once with
@@ -109,6 +117,9 @@ func New(p Ports, cfg Config) (*Service, error) {
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	switch {
 	case cfg.StrictRotation:

@@ -125,6 +125,10 @@ func (r *fakeSessions) Create(context.Context, *domain.Session, []byte) error {
 	return nil
 }
 
+func (r *fakeSessions) RevokeBeyond(context.Context, int64, int, time.Time) (int, error) {
+	return 0, nil
+}
+
 type fakeSessionTokens struct {
 	ports.SessionTokens
 	n int

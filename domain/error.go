@@ -21,6 +21,9 @@ const (
 	ENOTFOUND = "not_found"
 	// EUNAUTHORIZED: credentials or token are not acceptable.
 	EUNAUTHORIZED = "unauthorized"
+	// EFORBIDDEN: the caller is who they say, but this action needs a
+	// proof they did not give (the current password).
+	EFORBIDDEN = "forbidden"
 	// EUNAVAILABLE: a dependency (the database) cannot answer right now;
 	// the caller may retry later.
 	EUNAVAILABLE = "unavailable"
@@ -145,4 +148,7 @@ var (
 	ErrInvalidToken = &Error{Code: EUNAUTHORIZED, Message: "Invalid or expired access token"}
 	// ErrUserNotFound is what repositories return for a missing user.
 	ErrUserNotFound = &Error{Code: ENOTFOUND, Message: "User not found"}
+	// ErrWrongPassword refuses an action on one's own account (deleting
+	// it) when the current password given with it is not right.
+	ErrWrongPassword = &Error{Code: EFORBIDDEN, Message: "The password is not correct"}
 )

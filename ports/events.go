@@ -22,6 +22,9 @@ const (
 	EventSessionRevoked         EventName = "session.revoked"
 	EventRateLimitExceeded      EventName = "ratelimit.exceeded"
 	EventBreachCheckUnavailable EventName = "breach_check.unavailable"
+	EventUserDeactivated        EventName = "user.deactivated"
+	EventUserActivated          EventName = "user.activated"
+	EventUserDeleted            EventName = "user.deleted"
 )
 
 // EventNames is every EventName, for adapters that keep a bounded set of
@@ -30,6 +33,7 @@ var EventNames = []EventName{
 	EventUserRegistered, EventLoginSucceeded, EventLoginFailed, EventAccountLocked,
 	EventTokenRefreshed, EventTokenReuseDetected, EventSessionRevoked,
 	EventRateLimitExceeded, EventBreachCheckUnavailable,
+	EventUserDeactivated, EventUserActivated, EventUserDeleted,
 }
 
 // Reason says why an event happened, for operators. Like names, reasons
@@ -49,6 +53,11 @@ const (
 	ReasonSpentAfterGrace   Reason = "spent refresh token presented after the grace window"
 	ReasonRefreshTokenReuse Reason = "refresh token reuse"
 	ReasonLogout            Reason = "logout"
+	ReasonOperator          Reason = "operator"
+	ReasonDeactivated       Reason = "account deactivated"
+	ReasonOwnSession        Reason = "signed out from the session list"
+	ReasonSessionCap        Reason = "oldest session beyond the per-user cap"
+	ReasonSelfDeleted       Reason = "account deleted by its owner"
 	// ratelimit.exceeded, account.locked
 	ReasonClientBudget     Reason = "client request budget spent"
 	ReasonThrottledAccount Reason = "failed logins on a throttled account"
@@ -79,6 +88,9 @@ type SecurityEvent struct {
 	Email     string
 	SessionID string
 	Reason    Reason
+	// Actor is who acted, for operator actions: "cli", "admin_api"; ""
+	// for the account's owner or the service itself. See WithActor.
+	Actor string
 }
 
 // EventLog records security events. It never fails the use case.

@@ -48,3 +48,18 @@ func UserAgentFrom(ctx context.Context) string {
 	ua, _ := ctx.Value(userAgentKey{}).(string)
 	return ua
 }
+
+type actorKey struct{}
+
+// WithActor returns ctx naming who drives the use cases: "cli" for the
+// operator's command line, "admin_api" for the admin listener. Security
+// events of operator actions carry it.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor WithActor stored, or "".
+func ActorFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}

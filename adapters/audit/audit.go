@@ -32,6 +32,9 @@ var levels = map[ports.EventName]slog.Level{
 	ports.EventRateLimitExceeded:      slog.LevelWarn,
 	ports.EventTokenReuseDetected:     slog.LevelWarn,
 	ports.EventBreachCheckUnavailable: slog.LevelWarn,
+	ports.EventUserDeactivated:        slog.LevelWarn,
+	ports.EventUserActivated:          slog.LevelInfo,
+	ports.EventUserDeleted:            slog.LevelWarn,
 }
 
 // Level returns the level an event named name is written at.
@@ -72,6 +75,13 @@ func (l *Log) Record(ctx context.Context, e ports.SecurityEvent) {
 	}
 	if e.Reason != "" {
 		attrs = append(attrs, slog.String("reason", string(e.Reason)))
+	}
+	actor := e.Actor
+	if actor == "" {
+		actor = ports.ActorFrom(ctx)
+	}
+	if actor != "" {
+		attrs = append(attrs, slog.String("actor", actor))
 	}
 	l.logger.LogAttrs(ctx, Level(e.Name), Msg, attrs...)
 }

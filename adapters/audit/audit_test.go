@@ -152,6 +152,9 @@ func TestRecordMasksEmail(t *testing.T) {
 
 // events are the events app records, with their levels.
 var events = map[ports.EventName]slog.Level{
+	"user.deactivated":         slog.LevelWarn,
+	"user.activated":           slog.LevelInfo,
+	"user.deleted":             slog.LevelWarn,
 	"account.locked":           slog.LevelWarn,
 	"user.registered":          slog.LevelInfo,
 	"login.succeeded":          slog.LevelInfo,
@@ -218,5 +221,22 @@ func TestDocsListEveryEvent(t *testing.T) {
 		if !strings.Contains(string(doc), `"event":"`+string(name)+`"`) {
 			t.Errorf("docs/audit.md has no example line for %s", name)
 		}
+	}
+}
+
+// TestActor: an operator action names its tool, from the event or from
+// the context the driver set; an owner's own action names none.
+func TestActor(t *testing.T) {
+	_, m := record(t, ports.WithActor(context.Background(), "cli"), ports.SecurityEvent{Name: "user.deactivated", UserID: 4})
+	if m["actor"] != "cli" {
+		t.Errorf("actor = %v, want cli from the context", m["actor"])
+	}
+	_, m = record(t, context.Background(), ports.SecurityEvent{Name: "user.deleted", UserID: 4, Actor: "admin_api"})
+	if m["actor"] != "admin_api" {
+		t.Errorf("actor = %v, want admin_api from the event", m["actor"])
+	}
+	_, m = record(t, context.Background(), ports.SecurityEvent{Name: "login.succeeded", UserID: 4})
+	if _, ok := m["actor"]; ok {
+		t.Errorf("actor written for an owner's action: %v", m["actor"])
 	}
 }

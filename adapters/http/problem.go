@@ -25,6 +25,7 @@ var codeStatus = map[string]int{
 	domain.ECONFLICT:     fiber.StatusBadRequest,
 	domain.ENOTFOUND:     fiber.StatusNotFound,
 	domain.EUNAUTHORIZED: fiber.StatusUnauthorized,
+	domain.EFORBIDDEN:    fiber.StatusForbidden,
 	domain.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
 	domain.ERATELIMITED:  fiber.StatusTooManyRequests,
 	domain.EINTERNAL:     fiber.StatusInternalServerError,

@@ -523,7 +523,14 @@ func TestSessionStorageDown(t *testing.T) {
 		send   func(h *harness) *response
 	}{
 		{"login", func(m *mock.MockSessionRepository) {
+			m.EXPECT().RevokeBeyond(gomock.Any(), int64(1), 99, gomock.Any()).Return(0, nil)
 			m.EXPECT().Create(gomock.Any(), gomock.Any(), gomock.Any()).Return(down)
+		}, func(h *harness) *response {
+			h.register("fay@example.com", "correct horse")
+			return h.post(loginPath, credsJSON("fay@example.com", "correct horse"))
+		}},
+		{"login, making room for the session", func(m *mock.MockSessionRepository) {
+			m.EXPECT().RevokeBeyond(gomock.Any(), int64(1), 99, gomock.Any()).Return(0, down)
 		}, func(h *harness) *response {
 			h.register("fay@example.com", "correct horse")
 			return h.post(loginPath, credsJSON("fay@example.com", "correct horse"))
