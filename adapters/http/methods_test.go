@@ -17,7 +17,7 @@ func TestUnknownMethods(t *testing.T) {
 		status       int
 		allow        string
 	}{
-		{"PROPFIND", "/api/v1/users/me", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{"PROPFIND", "/api/v1/users/me", http.StatusMethodNotAllowed, "DELETE, GET, HEAD"},
 		{"BREW", "/api/v1/auth/login", http.StatusMethodNotAllowed, "POST"},
 		{"PROPFIND", "/webdav/x", http.StatusNotImplemented, ""},
 		{"X-ANYTHING-AT-ALL", "/", http.StatusNotImplemented, ""},

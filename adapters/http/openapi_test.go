@@ -142,19 +142,22 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // overflow its read buffer (TestHeadersTooLarge); the document must list
 // at least these.
 var expectedStatuses = map[string][]int{
-	"POST /api/v1/auth/register":   {201, 400, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/login":      {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/refresh":    {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/logout":     {204, 400, 405, 413, 415, 422, 431, 503},
-	"POST /api/v1/auth/logout/all": {204, 401, 405, 431, 503},
-	"GET /api/v1/users/me":         {200, 401, 405, 431, 503},
-	"GET /healthz":                 {200, 405, 431},
-	"GET /readyz":                  {200, 405, 431, 503},
-	"GET /openapi.yaml":            {200, 405, 431},
-	"GET /.well-known/jwks.json":   {200, 405, 431},
-	"GET /docs":                    {200, 304, 405, 431},
-	"GET /docs/{asset}":            {200, 304, 404, 405, 431},
-	"GET /metrics":                 {200, 404, 405, 431},
+	"POST /api/v1/auth/register":            {201, 400, 405, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/login":               {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/refresh":             {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/logout":              {204, 400, 405, 413, 415, 422, 429, 431, 503},
+	"POST /api/v1/auth/logout/all":          {204, 401, 405, 429, 431, 503},
+	"GET /api/v1/users/me":                  {200, 401, 405, 431, 503},
+	"DELETE /api/v1/users/me":               {204, 401, 403, 422},
+	"GET /api/v1/users/me/sessions":         {200, 401},
+	"DELETE /api/v1/users/me/sessions/{id}": {204, 404},
+	"GET /healthz":                          {200, 405, 431},
+	"GET /readyz":                           {200, 405, 431, 503},
+	"GET /openapi.yaml":                     {200, 405, 431},
+	"GET /.well-known/jwks.json":            {200, 405, 431},
+	"GET /docs":                             {200, 304, 405, 431},
+	"GET /docs/{asset}":                     {200, 304, 404, 405, 431},
+	"GET /metrics":                          {200, 404, 405, 431},
 }
 
 func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
