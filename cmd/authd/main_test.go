@@ -354,7 +354,15 @@ func testEndToEnd(t *testing.T, dbURL string) {
 		t.Errorf("openapi %d %.40s", r.status, r.body)
 	}
 	expectProblem(t, c.do("GET", "/nope", ""), 404, "")
-	expectProblem(t, c.do("DELETE", "/api/v1/users/me", ""), 405, "")
+	expectProblem(t, c.do("PUT", "/api/v1/users/me", ""), 405, "")
+	// A method Fiber does not know is authd's problem too, not Fiber's
+	// plain-text 400: 405 with Allow on a known path, 501 elsewhere.
+	r = c.do("PROPFIND", "/api/v1/users/me", "")
+	expectProblem(t, r, 405, "")
+	if r.header.Get("Allow") != "DELETE, GET, HEAD" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("PROPFIND: Allow %q, nosniff %q", r.header.Get("Allow"), r.header.Get("X-Content-Type-Options"))
+	}
+	expectProblem(t, c.do("PROPFIND", "/webdav", ""), 501, "")
 
 	// Request ids are echoed when safe and generated otherwise.
 	if r := c.do("GET", "/healthz", "", "X-Request-ID", "trace-42"); r.header.Get("X-Request-ID") != "trace-42" {
