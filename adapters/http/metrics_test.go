@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -308,7 +307,6 @@ func TestMetricsNotMountedWithoutHandler(t *testing.T) {
 	}
 	f, err := httpapi.New(httpapi.Config{
 		OpenAPI: docs.OpenAPI,
-		Ready:   func(context.Context) (map[string]string, bool) { return nil, true },
 	}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
