@@ -1,7 +1,8 @@
-// Package breaker wraps repository ports in hystrix-go circuit breakers.
-// The decorators implement the same ports as what they wrap, so the core
-// never knows they are there; cmd/authd puts them around the storage
-// adapters.
+// Package breaker wraps ports in hystrix-go circuit breakers: the
+// repositories, the rate-limit store and the breach checker. The
+// decorators implement the same ports as what they wrap, so the core never
+// knows they are there; cmd/authd puts them around the storage and breach
+// adapters. It is the only package that imports hystrix-go.
 //
 // Each decorated port is one hystrix command. A call through it:
 //
@@ -26,10 +27,11 @@
 // not change what they passed (a *domain.User, a []byte hash) after a call
 // failed; app never does.
 //
-// Hystrix keeps circuits, settings and its logger per process. Use one
-// command name per decorated port, and install the logger once, in main:
-//
-//	hystrix.SetLogger(breaker.SlogLogger{Logger: logger})
+// Hystrix keeps circuits, settings and its logger per process. A Set (one
+// per service instance) names the commands uniquely, installs the logger
+// once per process, and hands out each circuit's handle, for readiness,
+// probing and metrics. The package-level decorators take the command name
+// from the caller, who must keep it unique.
 package breaker
 
 import (
@@ -266,8 +268,8 @@ func (p *panicError) Unwrap() error {
 }
 
 // SlogLogger adapts a *slog.Logger to the Printf logger that
-// hystrix.SetLogger takes. Hystrix has one logger per process, so main
-// installs this once for all commands (breaker's and hibp's); its lines
+// hystrix.SetLogger takes. Hystrix has one logger per process, so NewSet
+// installs this once for all commands; its lines
 // name the command. A circuit opening and hystrix's own errors are
 // warnings; probing and closing are info.
 type SlogLogger struct {

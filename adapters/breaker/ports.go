@@ -176,3 +176,23 @@ func (s *RateLimitStore) Reset(ctx context.Context, key string) error {
 	})
 	return err
 }
+
+var _ ports.BreachChecker = (*BreachChecker)(nil)
+
+// BreachChecker runs every call of the wrapped checker as one hystrix
+// command.
+type BreachChecker struct {
+	next ports.BreachChecker
+	cmd  command
+}
+
+// Breaches wraps next in the hystrix command name (such as "hibp"),
+// configured from cfg. It panics on an empty name or an invalid cfg.
+func Breaches(next ports.BreachChecker, name string, cfg Config) ports.BreachChecker {
+	return &BreachChecker{next: next, cmd: newCommand(name, cfg)}
+}
+
+// Breached calls the wrapped Breached.
+func (b *BreachChecker) Breached(ctx context.Context, password string) (bool, error) {
+	return do(ctx, b.cmd, func(ctx context.Context) (bool, error) { return b.next.Breached(ctx, password) })
+}

@@ -198,7 +198,7 @@ const readinessTimeout = 2 * time.Second
 func (s *server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), readinessTimeout)
 	defer cancel()
-	checks, ready := s.cfg.Ready(ctx)
+	checks, ready := readiness(ctx, s.cfg.Ready)
 	if ready {
 		return c.JSON(fiber.Map{"status": "ready", "checks": checks})
 	}

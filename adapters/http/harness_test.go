@@ -926,22 +926,28 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Metrics:        h.metrics,
 		HSTS:           hc.hsts,
 		NoDocs:         hc.noDocs,
+		Ready:          []httpapi.Check{{Name: "database", Run: h.readyCheck("database")}, {Name: "migrations", Run: h.readyCheck("migrations")}},
 
 		WarnUntrustedForwarded: hc.warnForwarded,
-		Ready: func(context.Context) (map[string]string, bool) {
-			h.readyMu.Lock()
-			defer h.readyMu.Unlock()
-			if h.notReady != nil {
-				return h.notReady, false
-			}
-			return map[string]string{"database": "ok", "migrations": "ok"}, true
-		},
 	}, svc, logger)
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
 	h.app = f
 	return h
+}
+
+// readyCheck is the readiness check name: "ok" unless setNotReady gave
+// it another state.
+func (h *harness) readyCheck(name string) func(context.Context) (string, bool) {
+	return func(context.Context) (string, bool) {
+		h.readyMu.Lock()
+		defer h.readyMu.Unlock()
+		if state, ok := h.notReady[name]; ok {
+			return state, state == "ok"
+		}
+		return "ok", true
+	}
 }
 
 // setNotReady makes the readiness check fail with these checks; nil makes

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -234,7 +233,6 @@ func TestMetricsNotMountedWithoutHandler(t *testing.T) {
 	}
 	f, err := httpapi.New(httpapi.Config{
 		OpenAPI: docs.OpenAPI,
-		Ready:   func(context.Context) (map[string]string, bool) { return nil, true },
 	}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +276,7 @@ func TestRequestCounts(t *testing.T) {
 	var counts httpapi.RequestCounts
 	f, err := httpapi.New(httpapi.Config{
 		OpenAPI:  docs.OpenAPI,
-		Ready:    func(context.Context) (map[string]string, bool) { return nil, true },
+		Ready:    nil,
 		Requests: &counts,
 	}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -43,10 +43,10 @@ type Config struct {
 	// public keys that verify access tokens. Nil serves an empty set (an
 	// HS256-only deployment has no public key).
 	JWKS []byte
-	// Ready reports the state of each dependency by name ("database":
-	// "ok", "migrations": "pending", …) and whether the service can take
-	// traffic. /readyz shows the checks either way.
-	Ready func(ctx context.Context) (checks map[string]string, ready bool)
+	// Ready are the readiness checks, run in order on each /readyz: the
+	// instance takes traffic when every one is ok, and /readyz shows each
+	// check's state either way. None means always ready.
+	Ready []Check
 	// RequestTimeout bounds each request's context, and so every database
 	// call made for it; 0 means no deadline.
 	RequestTimeout time.Duration
@@ -96,8 +96,8 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	if logger == nil {
 		return nil, errors.New("http: nil logger")
 	}
-	if cfg.Ready == nil {
-		return nil, errors.New("http: nil readiness check")
+	if err := validChecks(cfg.Ready); err != nil {
+		return nil, err
 	}
 	for _, o := range cfg.CORSOrigins {
 		if strings.TrimSpace(o) == "" {

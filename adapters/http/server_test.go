@@ -89,13 +89,13 @@ func TestReadyzBoundsTheCheck(t *testing.T) {
 	}
 	f, err := httpapi.New(httpapi.Config{
 		OpenAPI: docs.OpenAPI,
-		Ready: func(ctx context.Context) (map[string]string, bool) {
+		Ready: []httpapi.Check{{Name: "database", Run: func(ctx context.Context) (string, bool) {
 			d, ok := ctx.Deadline()
 			if ok {
 				deadline = time.Until(d)
 			}
-			return map[string]string{"database": "unavailable", "migrations": "unknown"}, false
-		},
+			return "unavailable", false
+		}}, {Name: "migrations", Run: func(context.Context) (string, bool) { return "unknown", false }}},
 	}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -367,12 +367,23 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := func(context.Context) (map[string]string, bool) { return nil, true }
+	ready := []httpapi.Check{{Name: "database", Run: func(context.Context) (string, bool) { return "ok", true }}}
 	logger := slog.New(slog.DiscardHandler)
 	bad := map[string]func() error{
 		"nil service": func() error { _, err := httpapi.New(httpapi.Config{Ready: ready}, nil, logger); return err },
 		"nil logger":  func() error { _, err := httpapi.New(httpapi.Config{Ready: ready}, svc, nil); return err },
-		"nil ready":   func() error { _, err := httpapi.New(httpapi.Config{}, svc, logger); return err },
+		"nil check": func() error {
+			_, err := httpapi.New(httpapi.Config{Ready: []httpapi.Check{{Name: "database"}}}, svc, logger)
+			return err
+		},
+		"unnamed check": func() error {
+			_, err := httpapi.New(httpapi.Config{Ready: []httpapi.Check{{Run: ready[0].Run}}}, svc, logger)
+			return err
+		},
+		"duplicate check": func() error {
+			_, err := httpapi.New(httpapi.Config{Ready: append(ready, ready...)}, svc, logger)
+			return err
+		},
 		"blank origin": func() error {
 			_, err := httpapi.New(httpapi.Config{Ready: ready, CORSOrigins: []string{" "}}, svc, logger)
 			return err

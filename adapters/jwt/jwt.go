@@ -36,8 +36,11 @@ var _ ports.TokenIssuer = (*Issuer)(nil)
 
 // Config is what the issuer needs; cmd/authd fills it from configuration.
 type Config struct {
-	// Secret is an HS256 signing secret: shorthand for SigningKey =
-	// HMACKey(Secret). Set exactly one of Secret and SigningKey.
+	// Secret is an HS256 secret. Alone, it signs: shorthand for
+	// SigningKey = HMACKey(Secret). Next to a SigningKey it only verifies,
+	// as the last verification key: a deployment that moves from HS256 to
+	// an asymmetric key keeps accepting the tokens signed before the
+	// switch until they expire.
 	Secret []byte
 	// SigningKey signs every new token (and verifies them). It must hold
 	// private or secret material.
@@ -57,8 +60,11 @@ type Issuer struct {
 	cfg     Config
 	signing Key
 	keys    map[string]Key // by kid: the signing key and the verification-only keys
-	algs    []string       // every algorithm in the key set
-	jwks    []byte
+	// verifying are the verification-only keys, in configuration order
+	// (a demoted Secret last), each once.
+	verifying []Key
+	algs      []string // every algorithm in the key set
+	jwks      []byte
 }
 
 // New returns an issuer; a signing key (or secret), the issuer and the
@@ -67,8 +73,6 @@ type Issuer struct {
 // and 1.5s would make ExpiresIn disagree with exp).
 func New(cfg Config) (*Issuer, error) {
 	switch {
-	case cfg.Secret != nil && !cfg.SigningKey.IsZero():
-		return nil, errors.New("jwt: both a secret and a signing key; give the secret as a verification key")
 	case cfg.Secret == nil && cfg.SigningKey.IsZero():
 		return nil, errors.New("jwt: no signing key")
 	case cfg.Issuer == "":
@@ -80,20 +84,24 @@ func New(cfg Config) (*Issuer, error) {
 	case cfg.TTL%time.Second != 0:
 		return nil, fmt.Errorf("jwt: token lifetime %v is not a whole number of seconds", cfg.TTL)
 	}
-	signing := cfg.SigningKey
+	signing, verifying := cfg.SigningKey, slices.Clip(cfg.VerificationKeys)
 	if cfg.Secret != nil {
 		k, err := HMACKey(cfg.Secret)
 		if err != nil {
 			return nil, err
 		}
-		signing = k
+		if signing.IsZero() {
+			signing = k
+		} else {
+			verifying = append(verifying, k) // demoted: verifies only
+		}
 	}
 	if !signing.CanSign() {
 		return nil, fmt.Errorf("jwt: the signing key %s is a public key; signing needs the private key", signing.ID())
 	}
 	i := &Issuer{cfg: cfg, signing: signing, keys: map[string]Key{}}
 	set := JWKSet{Keys: []JWK{}}
-	for n, k := range append([]Key{signing}, cfg.VerificationKeys...) {
+	for n, k := range append([]Key{signing}, verifying...) {
 		if k.IsZero() {
 			return nil, fmt.Errorf("jwt: verification key %d is empty", n)
 		}
@@ -104,6 +112,9 @@ func New(cfg Config) (*Issuer, error) {
 			continue
 		}
 		i.keys[k.ID()] = k
+		if n > 0 {
+			i.verifying = append(i.verifying, k)
+		}
 		if !slices.Contains(i.algs, k.Algorithm()) {
 			i.algs = append(i.algs, k.Algorithm())
 		}
@@ -121,6 +132,16 @@ func New(cfg Config) (*Issuer, error) {
 
 // SigningKey returns the key that signs new tokens.
 func (i *Issuer) SigningKey() Key { return i.signing }
+
+// KeyIDs names the key set for logs, as "ALG kid" (never key material):
+// the signing key, and the verification-only keys in configuration order.
+func (i *Issuer) KeyIDs() (signing string, verificationOnly []string) {
+	verificationOnly = make([]string, 0, len(i.verifying))
+	for _, k := range i.verifying {
+		verificationOnly = append(verificationOnly, k.Algorithm()+" "+k.ID())
+	}
+	return i.signing.Algorithm() + " " + i.signing.ID(), verificationOnly
+}
 
 // JWKS returns the JWK Set document (JSON) of the public verification
 // keys: the signing key's public half first, then the verification-only

@@ -450,7 +450,6 @@ func TestNewRejectsBadKeySets(t *testing.T) {
 	edPublic := parseOne(t, pemOf(t, edPriv.Public()))
 	base := authjwt.Config{Issuer: issuer, Audience: audience, TTL: ttl}
 	for name, change := range map[string]func(*authjwt.Config){
-		"secret and signing key":      func(c *authjwt.Config) { c.Secret, c.SigningKey = secret, ed },
 		"public key as signing key":   func(c *authjwt.Config) { c.SigningKey = edPublic },
 		"no signing key":              func(c *authjwt.Config) { c.VerificationKeys = []authjwt.Key{ed} },
 		"zero verification key":       func(c *authjwt.Config) { c.SigningKey, c.VerificationKeys = ed, []authjwt.Key{{}} },
@@ -501,5 +500,47 @@ func BenchmarkAsymmetric(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSecretNextToSigningKeyOnlyVerifies: given both, the signing key
+// signs and the secret is demoted to the last verification-only key, so
+// HS256 tokens from before a switch to asymmetric keys stay valid; no
+// token is signed with the secret any more.
+func TestSecretNextToSigningKeyOnlyVerifies(t *testing.T) {
+	_, ed := newEd25519(t)
+	_, p256 := newP256(t)
+	iss, err := authjwt.New(authjwt.Config{Secret: secret, SigningKey: ed, VerificationKeys: []authjwt.Key{p256}, Issuer: issuer, Audience: audience, TTL: ttl})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if iss.SigningKey().ID() != ed.ID() {
+		t.Errorf("SigningKey = %s, want the Ed25519 key %s", iss.SigningKey().ID(), ed.ID())
+	}
+	if _, err := iss.Verify(sign(t, gojwt.SigningMethodHS256, secret, validClaims()), t0.Add(time.Minute)); err != nil {
+		t.Errorf("token signed with the secret: %v", err)
+	}
+	tok, err := iss.Issue(1, "session", t0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alg := decodeSegment(t, tok.Token, 0)["alg"]; alg != "EdDSA" {
+		t.Errorf("new token alg %v, want EdDSA", alg)
+	}
+	signing, verifying := iss.KeyIDs()
+	if signing != "EdDSA "+ed.ID() {
+		t.Errorf("KeyIDs signing = %q", signing)
+	}
+	if len(verifying) != 2 || verifying[0] != "ES256 "+p256.ID() || verifying[1] != "HS256 "+hsKID(t) {
+		t.Errorf("KeyIDs verification-only = %q, want the P-256 key then the secret", verifying)
+	}
+	if strings.Contains(strings.Join(verifying, " "), string(secret)) {
+		t.Error("KeyIDs shows the secret")
+	}
+
+	// Alone, the secret signs and nothing is verification-only.
+	signing, verifying = newIssuer(t).KeyIDs()
+	if signing != "HS256 "+hsKID(t) || len(verifying) != 0 {
+		t.Errorf("secret alone: KeyIDs = %q, %q", signing, verifying)
 	}
 }

@@ -38,6 +38,8 @@ type Config struct {
 // DB is a connection pool to one PostgreSQL database.
 type DB struct {
 	pool *pgxpool.Pool
+	// latest is the newest migration embedded in this binary.
+	latest int
 }
 
 // Open builds the pool and checks that the database answers.
@@ -62,7 +64,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: cannot reach the database at %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
-	return &DB{pool: pool}, nil
+	latest, err := latestMigration(MigrationFiles())
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{pool: pool, latest: latest}, nil
 }
 
 // Close closes the pool.
@@ -128,7 +135,7 @@ func (d *DB) SchemaVersion(ctx context.Context) (int, bool, error) {
 }
 
 // Users returns the user repository on this database.
-func (d *DB) Users() *UserRepository { return &UserRepository{pool: d.pool} }
+func (d *DB) Users() ports.UserRepository { return &UserRepository{pool: d.pool} }
 
 var _ ports.UserRepository = (*UserRepository)(nil)
 

@@ -14,7 +14,7 @@ import (
 )
 
 // Sessions returns the session repository on this database.
-func (d *DB) Sessions() *SessionRepository { return &SessionRepository{pool: d.pool} }
+func (d *DB) Sessions() ports.SessionRepository { return &SessionRepository{pool: d.pool} }
 
 var _ ports.SessionRepository = (*SessionRepository)(nil)
 

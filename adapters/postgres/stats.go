@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authd/authd/ports"
 )
 
 // Stats reports the connection pool's state, for metrics.
@@ -21,3 +23,15 @@ func (d *DB) LiveSessions(ctx context.Context, now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+func poolStats(s *pgxpool.Stat) ports.PoolStats {
+	return ports.PoolStats{
+		Open: int(s.TotalConns()), InUse: int(s.AcquiredConns()), Idle: int(s.IdleConns()), Max: int(s.MaxConns()),
+		Waits: s.EmptyAcquireCount(), WaitTime: s.EmptyAcquireWaitTime(),
+		Acquires: s.AcquireCount(), AcquireTime: s.AcquireDuration(), CountsAcquires: true,
+	}
+}
+
+// SharedRateLimits returns the rate-limit store on this database, which
+// every instance on it shares (see RateLimits).
+func (d *DB) SharedRateLimits() (ports.RateLimitStore, bool) { return d.RateLimits(), true }

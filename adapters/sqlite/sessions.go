@@ -17,7 +17,7 @@ import (
 )
 
 // Sessions returns the session repository on this database.
-func (d *DB) Sessions() *SessionRepository { return &SessionRepository{db: d.db, stmts: &d.stmts} }
+func (d *DB) Sessions() ports.SessionRepository { return &SessionRepository{db: d.db, stmts: &d.stmts} }
 
 var _ ports.SessionRepository = (*SessionRepository)(nil)
 

@@ -34,6 +34,8 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 type DB struct {
 	db    *sql.DB
 	stmts statements
+	// latest is the newest migration embedded in this binary.
+	latest int
 }
 
 // Open opens (creating if needed) the database file at path with WAL, a
@@ -58,7 +60,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := pingRetryBusy(ctx, db); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
 	}
-	return &DB{db: db}, nil
+	latest, err := latestMigration(MigrationFiles())
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return &DB{db: db, latest: latest}, nil
 }
 
 // createPrivate creates the database file, when it does not exist yet,
@@ -142,7 +148,7 @@ func (d *DB) SchemaVersion(ctx context.Context) (int, bool, error) {
 }
 
 // Users returns the user repository on this database.
-func (d *DB) Users() *UserRepository { return &UserRepository{db: d.db} }
+func (d *DB) Users() ports.UserRepository { return &UserRepository{db: d.db} }
 
 var _ ports.UserRepository = (*UserRepository)(nil)
 

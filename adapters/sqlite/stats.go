@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/authd/authd/ports"
 )
 
 // Stats reports the connection pool's state, for metrics.
@@ -20,3 +22,15 @@ func (d *DB) LiveSessions(ctx context.Context, now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+func poolStats(s sql.DBStats) ports.PoolStats {
+	return ports.PoolStats{
+		Open: s.OpenConnections, InUse: s.InUse, Idle: s.Idle, Max: s.MaxOpenConnections,
+		Waits: s.WaitCount, WaitTime: s.WaitDuration,
+	}
+}
+
+// SharedRateLimits reports that SQLite has no rate-limit store shared
+// between instances: it serves one instance, whose counters can live in
+// memory.
+func (d *DB) SharedRateLimits() (ports.RateLimitStore, bool) { return nil, false }

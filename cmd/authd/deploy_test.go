@@ -253,9 +253,7 @@ func servedGETPaths(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{
-		Ready: func(context.Context) (map[string]string, bool) { return nil, true },
-	}, svc, slog.New(slog.DiscardHandler))
+	api, err := httpapi.New(httpapi.Config{}, svc, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,41 +18,22 @@ import (
 const sessionCountEvery = 30 * time.Second
 
 // newMetrics builds the registry and hands it a view of the adapters it
-// may not import: the hashing pool, the circuits named in circuits, the
-// database pool, and the live-session count, which runs in the background
-// until ctx ends.
-func newMetrics(ctx context.Context, st store, hasher *bcrypt.Hasher, circuits []string) *metrics.Metrics {
+// may not import: the hashing pool, the circuits, the database pool
+// (labelled driver), and the live-session count, which runs in the
+// background until ctx ends.
+func newMetrics(ctx context.Context, st store, driver string, hasher *bcrypt.Hasher, circuits []*breaker.Circuit) *metrics.Metrics {
 	m := metrics.New()
 	m.HashPool(func() metrics.HashPoolStats {
 		s := hasher.Stats()
 		return metrics.HashPoolStats{Running: s.Running, Waiting: s.Waiting, WaitedTotal: s.WaitedTotal}
 	})
-	m.Breakers(breaker.Open, circuits...)
-	switch db := st.(type) {
-	case sqliteStore:
-		m.DBPool("sqlite", func() metrics.DBStats {
-			s := db.Stats()
-			return metrics.DBStats{
-				Open: s.OpenConnections, InUse: s.InUse, Idle: s.Idle, Max: s.MaxOpenConnections,
-				Waits: s.WaitCount, WaitTime: s.WaitDuration,
-			}
-		})
-		m.ActiveSessions(ctx, sessionCountEvery, func(ctx context.Context) (int, error) {
-			return db.LiveSessions(ctx, time.Now())
-		})
-	case postgresStore:
-		m.DBPool("postgres", func() metrics.DBStats {
-			s := db.Stats()
-			return metrics.DBStats{
-				Open: int(s.TotalConns()), InUse: int(s.AcquiredConns()), Idle: int(s.IdleConns()), Max: int(s.MaxConns()),
-				Waits: s.EmptyAcquireCount(), WaitTime: s.EmptyAcquireWaitTime(),
-				Acquires: s.AcquireCount(), AcquireTime: s.AcquireDuration(), CountsAcquires: true,
-			}
-		})
-		m.ActiveSessions(ctx, sessionCountEvery, func(ctx context.Context) (int, error) {
-			return db.LiveSessions(ctx, time.Now())
-		})
+	for _, c := range circuits {
+		m.Breakers(func(string) bool { return c.Open() }, c.Name())
 	}
+	m.DBPool(driver, st.PoolStats)
+	m.ActiveSessions(ctx, sessionCountEvery, func(ctx context.Context) (int, error) {
+		return st.LiveSessions(ctx, time.Now())
+	})
 	return m
 }
 
@@ -94,13 +75,4 @@ func (ms *metricsServer) shutdown(timeout time.Duration) error {
 	defer cancel()
 	err := ms.srv.Shutdown(ctx)
 	return errors.Join(err, <-ms.served)
-}
-
-// metricsOnAPI is the /metrics handler of the API's own port: none when
-// AUTHD_METRICS_ADDR gives metrics a listener of their own.
-func metricsOnAPI(cfg config, m *metrics.Metrics) http.Handler {
-	if cfg.MetricsAddr != "" {
-		return nil
-	}
-	return m.Handler()
 }

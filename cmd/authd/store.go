@@ -5,129 +5,63 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 
 	"github.com/authd/authd/adapters/postgres"
-	"github.com/authd/authd/adapters/ratelimit"
 	"github.com/authd/authd/adapters/sqlite"
 	"github.com/authd/authd/ports"
 )
 
-// store is what cmd/authd needs from a database adapter.
+// store is what cmd/authd needs from a database adapter: the ports, the
+// readiness checks, pool statistics and migrations. *sqlite.DB and
+// *postgres.DB provide it themselves, so a new store adds one case to
+// openStore and nothing else.
 type store interface {
 	Users() ports.UserRepository
 	Sessions() ports.SessionRepository
-	// Ping reports whether the database answers (EUNAVAILABLE if not).
-	Ping(ctx context.Context) error
+	// SharedRateLimits is the rate-limit store every instance on this
+	// database shares; false when there is none (SQLite serves one
+	// instance).
+	SharedRateLimits() (ports.RateLimitStore, bool)
+	// ReadyDatabase and ReadyMigrations are the "database" and
+	// "migrations" readiness checks.
+	ReadyDatabase(ctx context.Context) (string, bool)
+	ReadyMigrations(ctx context.Context) (string, bool)
+	PoolStats() ports.PoolStats
+	LiveSessions(ctx context.Context, now time.Time) (int, error)
 	// SchemaVersion is the applied migration, -1 when none.
 	SchemaVersion(ctx context.Context) (version int, dirty bool, err error)
 	Migrator() (*migrate.Migrate, error)
 	Close() error
 }
 
-// rateLimitStore picks where rate-limit counters live: in the database on
-// PostgreSQL, so every instance shares the budgets; in memory (bounded to
-// maxKeys) on SQLite, which serves one instance.
-func rateLimitStore(st store, maxKeys int) interface {
-	ports.RateLimitStore
-	DeleteExpired(ctx context.Context, now time.Time) (int, error)
-} {
-	if pg, ok := st.(postgresStore); ok {
-		return pg.RateLimits()
-	}
-	return ratelimit.New(maxKeys)
-}
+var (
+	_ store = (*sqlite.DB)(nil)
+	_ store = (*postgres.DB)(nil)
+)
 
-type sqliteStore struct{ *sqlite.DB }
-
-func (s sqliteStore) Users() ports.UserRepository       { return s.DB.Users() }
-func (s sqliteStore) Sessions() ports.SessionRepository { return s.DB.Sessions() }
-
-type postgresStore struct{ *postgres.DB }
-
-func (s postgresStore) Users() ports.UserRepository       { return s.DB.Users() }
-func (s postgresStore) Sessions() ports.SessionRepository { return s.DB.Sessions() }
-
-// opened is a store together with the newest migration its binary ships.
-type opened struct {
-	store
-	latest int
-}
-
-func openStore(ctx context.Context, db databaseConfig) (*opened, error) {
+// openStore opens the database db names.
+func openStore(ctx context.Context, db databaseConfig) (store, error) {
 	var (
-		st    store
-		files fs.FS
+		st  store
+		err error
 	)
 	switch db.Driver {
 	case "sqlite":
-		d, err := sqlite.Open(ctx, db.Path)
-		if err != nil {
-			return nil, fmt.Errorf("AUTHD_DATABASE_URL: %w", err)
-		}
-		st, files = sqliteStore{d}, sqlite.MigrationFiles()
+		st, err = sqlite.Open(ctx, db.Path)
 	case "postgres":
-		d, err := postgres.Open(ctx, postgres.Config{URL: db.URL, MaxConns: int32(db.MaxConns), ConnectTimeout: db.ConnectTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("AUTHD_DATABASE_URL: %w", err)
-		}
-		st, files = postgresStore{d}, postgres.MigrationFiles()
+		st, err = postgres.Open(ctx, postgres.Config{URL: db.URL, MaxConns: int32(db.MaxConns), ConnectTimeout: db.ConnectTimeout})
 	default:
 		return nil, fmt.Errorf("AUTHD_DATABASE_URL: unsupported driver %q", db.Driver)
 	}
-	latest, err := latestMigration(files)
 	if err != nil {
-		return nil, errors.Join(err, st.Close())
+		return nil, fmt.Errorf("AUTHD_DATABASE_URL: %w", err)
 	}
-	return &opened{store: st, latest: latest}, nil
-}
-
-// latestMigration is the highest NNN in the NNN_name.up.sql files.
-func latestMigration(files fs.FS) (int, error) {
-	ups, err := fs.Glob(files, "*.up.sql")
-	if err != nil {
-		return 0, err
-	}
-	latest := -1
-	for _, name := range ups {
-		prefix, _, _ := strings.Cut(name, "_")
-		n, err := strconv.Atoi(prefix)
-		if err != nil {
-			return 0, fmt.Errorf("migration %s: no version number", name)
-		}
-		latest = max(latest, n)
-	}
-	if latest < 0 {
-		return 0, errors.New("no migrations embedded")
-	}
-	return latest, nil
-}
-
-// readiness reports the database and schema state for /readyz. A schema
-// newer than this binary knows is ready: during a rolling update the old
-// instances keep serving after the new ones migrate.
-func (o *opened) readiness(ctx context.Context) (map[string]string, bool) {
-	checks := map[string]string{"database": "ok", "migrations": "ok"}
-	if err := o.Ping(ctx); err != nil {
-		checks["database"], checks["migrations"] = "unavailable", "unknown"
-		return checks, false
-	}
-	v, dirty, err := o.SchemaVersion(ctx)
-	switch {
-	case err != nil:
-		checks["database"], checks["migrations"] = "unavailable", "unknown"
-	case dirty:
-		checks["migrations"] = "dirty"
-	case v < o.latest:
-		checks["migrations"] = "pending"
-	}
-	return checks, checks["database"] == "ok" && checks["migrations"] == "ok"
+	return st, nil
 }
 
 func migrateUp(st store, logger *slog.Logger) error {

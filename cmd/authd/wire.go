@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/authd/authd/adapters/audit"
+	"github.com/authd/authd/adapters/bcrypt"
+	"github.com/authd/authd/adapters/breaker"
+	"github.com/authd/authd/adapters/clock"
+	"github.com/authd/authd/adapters/devicetoken"
+	"github.com/authd/authd/adapters/hibp"
+	httpapi "github.com/authd/authd/adapters/http"
+	"github.com/authd/authd/adapters/jwt"
+	"github.com/authd/authd/adapters/metrics"
+	"github.com/authd/authd/adapters/ratelimit"
+	"github.com/authd/authd/adapters/refreshtoken"
+	"github.com/authd/authd/app"
+	"github.com/authd/authd/docs"
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+// service is one wired authd: the API, its metrics, and the readiness
+// check that turns it away from traffic while it drains.
+type service struct {
+	api      *fiber.App
+	metrics  *metrics.Metrics
+	draining *httpapi.Draining
+	// requests counts the requests the server read and answered, for the
+	// shutdown log (and the test that holds drain to it).
+	requests *httpapi.RequestCounts
+}
+
+// wire constructs every adapter around st and the use cases, and starts
+// the background work that lives until ctx ends.
+func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*service, error) {
+	hasher, err := bcrypt.NewWithPool(cfg.BcryptCost, bcrypt.Pool{Workers: cfg.HashWorkers, Queue: cfg.HashQueue, MaxWait: cfg.HashMaxWait})
+	if err != nil {
+		return nil, fmt.Errorf("AUTHD_BCRYPT_COST: %w", err)
+	}
+	tokens, err := newTokenIssuer(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	sessionTokens, err := refreshtoken.New(cfg.RefreshKey)
+	if err != nil {
+		return nil, err
+	}
+	// Every call to the database and to the breach checker goes through a
+	// circuit breaker, so a sick dependency fails fast (503) instead of
+	// piling up requests.
+	breakers := breaker.NewSet(logger)
+	users := breakers.Users(st.Users(), cfg.Breaker)
+	sessions := breakers.Sessions(st.Sessions(), cfg.Breaker)
+	limits := rateLimits(st, breakers, cfg)
+	breaches, err := breachChecker(cfg, breakers)
+	if err != nil {
+		return nil, err
+	}
+	breakers.Watch(ctx, time.Second, logger)
+	m := newMetrics(ctx, st, cfg.Database.Driver, hasher, breakers.Circuits())
+	devices, err := devicetoken.New(cfg.RefreshKey, 0)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := app.New(app.Ports{
+		Users: users, Sessions: sessions, RateLimits: limits, Breaches: breaches,
+		Hasher: hasher, Tokens: tokens, SessionTokens: sessionTokens, Devices: devices,
+		Clock: clock.System{}, Events: metrics.Events(audit.New(logger), m),
+	}, appConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	go svc.RunSweeper(ctx, cfg.SweepInterval, func(r app.SweepResult, err error) {
+		if err != nil {
+			logger.Warn("sweep failed", "error", err.Error())
+		}
+		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits)
+	})
+	in := &service{metrics: m, draining: &httpapi.Draining{}, requests: &httpapi.RequestCounts{}}
+	ready := []httpapi.Check{
+		{Name: "database", Run: st.ReadyDatabase},
+		{Name: "migrations", Run: st.ReadyMigrations},
+		{Name: "circuit", Run: breakers.Ready},
+		{Name: "shutdown", Run: in.draining.Check},
+	}
+	hc := httpConfig(cfg, tokens.JWKS(), ready, m)
+	hc.Requests = in.requests
+	in.api, err = httpapi.New(hc, svc, logger)
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// rateLimits picks where rate-limit counters live: in the database when it
+// has a store every instance shares (behind a circuit, like the
+// repositories), else in memory, bounded to AUTHD_RATE_LIMIT_MAX_KEYS.
+func rateLimits(st store, breakers *breaker.Set, cfg config) ports.RateLimitStore {
+	shared, ok := st.SharedRateLimits()
+	if !ok {
+		return ratelimit.New(cfg.RateLimitKeys)
+	}
+	return breakers.RateLimits(shared, cfg.Breaker)
+}
+
+// breachChecker is the breached-password check behind its circuit, or nil
+// when AUTHD_BREACH_CHECK is off.
+func breachChecker(cfg config, breakers *breaker.Set) (ports.BreachChecker, error) {
+	if !cfg.BreachCheck {
+		return nil, nil
+	}
+	c, err := hibp.New(hibp.Config{BaseURL: cfg.BreachURL})
+	if err != nil {
+		return nil, fmt.Errorf("AUTHD_BREACH_CHECK_URL: %w", err)
+	}
+	return breakers.Breaches(c, cfg.BreachBreaker), nil
+}
+
+// newTokenIssuer builds the access-token issuer and logs its key ids
+// (never key material), so an operator can follow a rotation.
+func newTokenIssuer(cfg config, logger *slog.Logger) (*jwt.Issuer, error) {
+	tokens, err := jwt.New(jwt.Config{
+		Secret:           cfg.JWTSecret,
+		SigningKey:       cfg.JWTSigningKey,
+		VerificationKeys: cfg.JWTVerificationKeys,
+		Issuer:           cfg.JWTIssuer,
+		Audience:         cfg.JWTAudience,
+		TTL:              cfg.AccessTokenTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	signing, verifying := tokens.KeyIDs()
+	logger.Info("access token keys", "signing", signing, "verification_only", verifying)
+	return tokens, nil
+}
+
+func appConfig(cfg config) app.Config {
+	return app.Config{
+		Policy:     domain.PasswordPolicy{MinLength: cfg.MinPasswordLen},
+		SessionTTL: cfg.RefreshTokenTTL,
+		ReuseGrace: cfg.ReuseGrace,
+		Limits: app.Limits{
+			Enabled:         cfg.RateLimit,
+			IPRequests:      cfg.IPRequests,
+			IPWindow:        cfg.IPWindow,
+			AccountFailures: cfg.AcctFailures,
+			AccountWindow:   cfg.AcctWindow,
+		},
+		BreachFailClosed: cfg.BreachFailClosed,
+	}
+}
+
+func httpConfig(cfg config, jwks []byte, ready []httpapi.Check, m *metrics.Metrics) httpapi.Config {
+	hc := httpapi.Config{
+		CORSOrigins:    cfg.CORSOrigins,
+		OpenAPI:        docs.OpenAPI,
+		JWKS:           jwks,
+		Ready:          ready,
+		RequestTimeout: cfg.RequestTimeout,
+		TrustedProxies: cfg.TrustedProxies,
+		ReadTimeout:    cfg.ReadTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		Observe:        m.ObserveHTTP,
+	}
+	// /metrics is on the API's own port unless AUTHD_METRICS_ADDR gives
+	// it a listener of its own.
+	if cfg.MetricsAddr == "" {
+		hc.Metrics = m.Handler()
+	}
+	return hc
+}
+
+// warnAboutConfig logs the settings that are fine for development only.
+func warnAboutConfig(ctx context.Context, cfg config, logger *slog.Logger) {
+	if cfg.JWTSecretRandom {
+		logger.Warn("AUTHD_JWT_SECRET is not set: using a random secret, so tokens stop working at restart; set it (at least 32 random bytes), or AUTHD_JWT_SIGNING_KEY, for anything but development")
+	}
+	if cfg.RefreshKeyRandom {
+		logger.Warn("AUTHD_REFRESH_TOKEN_KEY is not set and there is no AUTHD_JWT_SECRET to derive it from: using a random key, so instances disagree on refresh-token successors; set it (at least 32 random bytes, the same on every instance) for anything but development")
+	}
+	if !cfg.RateLimit {
+		level := slog.LevelInfo
+		if cfg.Env == envProduction {
+			level = slog.LevelWarn
+		}
+		logger.Log(ctx, level, "rate limits are off (AUTHD_RATE_LIMIT=off): nothing stops credential stuffing or brute force")
+	}
+}
