@@ -292,3 +292,25 @@ func TestNeedsRehash(t *testing.T) {
 		t.Error("a fresh hash needs rehashing")
 	}
 }
+
+// TestCheaper: only a hash at a lower cost is cheaper; the same or a
+// higher cost, and anything malformed, is not.
+func TestCheaper(t *testing.T) {
+	h, err := authbcrypt.New(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(cost int) string {
+		t.Helper()
+		b, err := xbcrypt.GenerateFromPassword([]byte("password"), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for hash, want := range map[string]bool{at(4): true, at(5): false, at(6): false, "": false, "not a hash": false} {
+		if got := h.Cheaper(hash); got != want {
+			t.Errorf("Cheaper(%.10q) = %v, want %v", hash, got, want)
+		}
+	}
+}

@@ -136,7 +136,7 @@ func TestRateLimitOffWarnsInProduction(t *testing.T) {
 		}
 		return nil
 	}
-	prod := start(t, map[string]string{"AUTHD_DATABASE_URL": sqliteURL(t), "AUTHD_ENV": "production", "AUTHD_RATE_LIMIT": "off"})
+	prod := start(t, map[string]string{"AUTHD_DATABASE_URL": sqliteURL(t), "AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:0", "AUTHD_RATE_LIMIT": "off"})
 	if rec := find(prod); rec == nil || rec["level"] != "WARN" {
 		t.Errorf("production with limits off: log record %v, want a WARN naming AUTHD_RATE_LIMIT=off\n%s", rec, prod.logs)
 	}
@@ -144,7 +144,7 @@ func TestRateLimitOffWarnsInProduction(t *testing.T) {
 	if rec := find(dev); rec == nil || rec["level"] != "INFO" {
 		t.Errorf("development with limits off: log record %v, want INFO", rec)
 	}
-	on := start(t, map[string]string{"AUTHD_DATABASE_URL": sqliteURL(t), "AUTHD_ENV": "production"})
+	on := start(t, map[string]string{"AUTHD_DATABASE_URL": sqliteURL(t), "AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:0"})
 	if rec := find(on); rec != nil {
 		t.Errorf("limits on, yet logged %v", rec)
 	}

@@ -55,11 +55,23 @@ type config struct {
 	RefreshKey       []byte
 	RefreshKeyRandom bool
 
+	// MetricsPublic (AUTHD_METRICS_PUBLIC) lets production serve
+	// /metrics on the API's own listener.
+	MetricsPublic bool
+	// Docs (AUTHD_DOCS) serves /docs and /openapi.yaml.
+	Docs bool
+	// StrictRotation: AUTHD_REFRESH_REUSE_GRACE=0s, no grace at all.
+	StrictRotation bool
+	MaxSessions    int
+
 	RateLimit      bool
 	IPRequests     int
 	IPWindow       time.Duration
 	AcctFailures   int
 	AcctWindow     time.Duration
+	AcctCap        int
+	AcctCapWindow  time.Duration
+	DeviceFailures int
 	RateLimitKeys  int
 	TrustedProxies []netip.Prefix
 
@@ -78,7 +90,27 @@ const (
 	envDevelopment = "development"
 	envProduction  = "production"
 	minSecretBytes = 32
+	// minDistinctSecretBytes is how many different byte values a
+	// production secret must have: "aaaa…" or a short pattern repeated to
+	// length is not a key.
+	minDistinctSecretBytes = 16
+	// maxReuseGrace bounds AUTHD_REFRESH_REUSE_GRACE: a long grace is a
+	// long window for a stolen refresh token to be used without notice.
+	maxReuseGrace = time.Minute
 )
+
+// distinctBytes counts the different byte values in b.
+func distinctBytes(b string) int {
+	var seen [256]bool
+	n := 0
+	for i := 0; i < len(b); i++ {
+		if !seen[b[i]] {
+			seen[b[i]] = true
+			n++
+		}
+	}
+	return n
+}
 
 // loadConfig reads AUTHD_* variables through getenv, one section at a
 // time. Every invalid value is reported, naming its variable.

@@ -31,6 +31,10 @@ func (e *envReader) limits(c *config) {
 	c.IPWindow = e.dur("AUTHD_RATE_LIMIT_IP_WINDOW", time.Minute)
 	c.AcctFailures = e.integer("AUTHD_RATE_LIMIT_ACCOUNT_FAILURES", 10, 1, 1_000_000)
 	c.AcctWindow = e.dur("AUTHD_RATE_LIMIT_ACCOUNT_WINDOW", 15*time.Minute)
+	c.AcctCap = e.integer("AUTHD_RATE_LIMIT_ACCOUNT_CAP", 100, 1, 1_000_000)
+	c.AcctCapWindow = e.dur("AUTHD_RATE_LIMIT_ACCOUNT_CAP_WINDOW", 24*time.Hour)
+	c.DeviceFailures = e.integer("AUTHD_RATE_LIMIT_DEVICE_FAILURES", 10, 1, 1_000_000)
+	c.MaxSessions = e.integer("AUTHD_MAX_SESSIONS", 100, 1, 100_000)
 	c.RateLimitKeys = e.integer("AUTHD_RATE_LIMIT_MAX_KEYS", 100_000, 1_000, 100_000_000)
 }
 

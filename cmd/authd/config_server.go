@@ -15,13 +15,8 @@ func (e *envReader) server(c *config) {
 	if c.Env != envDevelopment && c.Env != envProduction {
 		e.bad("AUTHD_ENV", "%q is neither development nor production", c.Env)
 	}
-	if c.MetricsAddr = e.str("AUTHD_METRICS_ADDR", ""); c.MetricsAddr != "" {
-		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			e.bad("AUTHD_METRICS_ADDR", "%q is not a listen address such as :9090 or 127.0.0.1:9090", c.MetricsAddr)
-		} else if c.MetricsAddr == c.Addr && port != "0" {
-			e.bad("AUTHD_METRICS_ADDR", "%q is AUTHD_ADDR; leave it unset to serve /metrics on the main port", c.MetricsAddr)
-		}
-	}
+	c.metrics(e)
+	c.Docs = e.boolean("AUTHD_DOCS", true)
 	c.ReadTimeout = e.dur("AUTHD_READ_TIMEOUT", 10*time.Second)
 	c.WriteTimeout = e.dur("AUTHD_WRITE_TIMEOUT", 10*time.Second)
 	c.IdleTimeout = e.dur("AUTHD_IDLE_TIMEOUT", 60*time.Second)
@@ -29,6 +24,23 @@ func (e *envReader) server(c *config) {
 	c.ShutdownDelay = e.durOrZero("AUTHD_SHUTDOWN_DELAY", time.Second)
 	c.RequestTimeout = e.dur("AUTHD_REQUEST_TIMEOUT", 10*time.Second)
 	c.TrustedProxies = e.trustedProxies("AUTHD_TRUSTED_PROXIES")
+}
+
+// metrics reads where /metrics is served. Production keeps it off the
+// API's listener: what it counts is for operators, not for every client.
+func (c *config) metrics(e *envReader) {
+	c.MetricsPublic = e.boolean("AUTHD_METRICS_PUBLIC", false)
+	c.MetricsAddr = e.str("AUTHD_METRICS_ADDR", "")
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			e.bad("AUTHD_METRICS_ADDR", "%q is not a listen address such as :9090 or 127.0.0.1:9090", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && port != "0" {
+			e.bad("AUTHD_METRICS_ADDR", "%q is AUTHD_ADDR; leave it unset to serve /metrics on the main port", c.MetricsAddr)
+		}
+	}
+	if c.Env == envProduction && c.MetricsAddr == "" && !c.MetricsPublic {
+		e.bad("AUTHD_METRICS_ADDR", "is required in production, so /metrics is not on the public API listener (such as 127.0.0.1:9090 or :9090 behind a firewall); set AUTHD_METRICS_PUBLIC=true to serve it on AUTHD_ADDR anyway")
+	}
 }
 
 // trustedProxies reads CIDRs and single addresses, comma-separated.
@@ -47,6 +59,10 @@ func (e *envReader) trustedProxies(name string) []netip.Prefix {
 		if prefix.Addr().Is4In6() && prefix.Bits() >= 96 {
 			// Peers are compared unmapped, so ::ffff:10.0.0.0/104 means 10.0.0.0/8.
 			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+		}
+		if prefix.Bits() == 0 {
+			e.bad(name, "%q trusts every address, so any client could forge X-Forwarded-For; list your proxies' addresses", p)
+			continue
 		}
 		prefixes = append(prefixes, prefix.Masked())
 	}

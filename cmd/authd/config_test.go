@@ -40,7 +40,8 @@ func TestConfigValues(t *testing.T) {
 	c, err := loadConfig(env(map[string]string{
 		"AUTHD_ADDR":             "127.0.0.1:9000",
 		"AUTHD_ENV":              "production",
-		"AUTHD_JWT_SECRET":       strings.Repeat("k", 32),
+		"AUTHD_METRICS_ADDR":     "127.0.0.1:9090",
+		"AUTHD_JWT_SECRET":       testSecret,
 		"AUTHD_JWT_ISSUER":       "https://auth.example.com",
 		"AUTHD_JWT_AUDIENCE":     "api",
 		"AUTHD_ACCESS_TOKEN_TTL": "15m",
@@ -52,7 +53,7 @@ func TestConfigValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:9000" || c.Env != "production" || string(c.JWTSecret) != strings.Repeat("k", 32) || c.JWTSecretRandom {
+	if c.Addr != "127.0.0.1:9000" || c.Env != "production" || string(c.JWTSecret) != testSecret || c.JWTSecretRandom {
 		t.Errorf("%+v", c)
 	}
 	if c.JWTIssuer != "https://auth.example.com" || c.JWTAudience != "api" || c.AccessTokenTTL != 15*time.Minute || c.BcryptCost != 4 || c.LogLevel != slog.LevelDebug {
@@ -71,8 +72,8 @@ func TestConfigRejectsBadValuesNamingTheVariable(t *testing.T) {
 		kv   map[string]string
 		name string
 	}{
-		{map[string]string{"AUTHD_ENV": "production"}, "AUTHD_JWT_SECRET"},
-		{map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SECRET": strings.Repeat("k", 31)}, "AUTHD_JWT_SECRET"},
+		{map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090"}, "AUTHD_JWT_SECRET"},
+		{map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SECRET": strings.Repeat("k", 31)}, "AUTHD_JWT_SECRET"},
 		{map[string]string{"AUTHD_ENV": "staging"}, "AUTHD_ENV"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "1 day"}, "AUTHD_ACCESS_TOKEN_TTL"},
 		{map[string]string{"AUTHD_ACCESS_TOKEN_TTL": "-5m"}, "AUTHD_ACCESS_TOKEN_TTL"},
@@ -97,7 +98,7 @@ func TestConfigRejectsBadValuesNamingTheVariable(t *testing.T) {
 		}
 	}
 	// A secret must never be echoed in a configuration error.
-	_, err := loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SECRET": "hunter2-short-secret"}))
+	_, err := loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SECRET": "hunter2-short-secret"}))
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("err = %v", err)
 	}
@@ -384,25 +385,25 @@ func TestConfigSigningKey(t *testing.T) {
 	}
 
 	// Production needs a refresh key when there is no secret to derive it from.
-	prod := map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SIGNING_KEY": edPriv}
+	prod := map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SIGNING_KEY": edPriv}
 	_, err := loadConfig(env(prod))
 	if err == nil || !strings.Contains(err.Error(), "AUTHD_REFRESH_TOKEN_KEY:") || strings.Contains(err.Error(), "AUTHD_JWT_SECRET:") {
 		t.Errorf("production with a signing key and no refresh key: %v; want AUTHD_REFRESH_TOKEN_KEY required (and no secret)", err)
 	}
-	prod["AUTHD_REFRESH_TOKEN_KEY"] = strings.Repeat("r", 32)
+	prod["AUTHD_REFRESH_TOKEN_KEY"] = testRefreshKey
 	c, err := loadConfig(env(prod))
-	if err != nil || string(c.RefreshKey) != strings.Repeat("r", 32) || c.RefreshKeyRandom || c.JWTSecret != nil {
+	if err != nil || string(c.RefreshKey) != testRefreshKey || c.RefreshKeyRandom || c.JWTSecret != nil {
 		t.Errorf("production with a signing key and a refresh key: %v", err)
 	}
 
 	// With a secret too, the secret stays (it will only verify) and the
 	// refresh key is still derived from it, as before the switch.
-	hs := strings.Repeat("k", 32)
-	c, err = loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SIGNING_KEY": edPriv, "AUTHD_JWT_SECRET": hs}))
+	hs := testSecret
+	c, err = loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SIGNING_KEY": edPriv, "AUTHD_JWT_SECRET": hs}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SECRET": hs}))
+	before, err := loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SECRET": hs}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +411,7 @@ func TestConfigSigningKey(t *testing.T) {
 		t.Errorf("signing key plus secret: secret %q, key %s, refresh key unchanged %v", c.JWTSecret, c.JWTSigningKey.Algorithm(), string(c.RefreshKey) == string(before.RefreshKey))
 	}
 	// The secret's production minimum still holds.
-	_, err = loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SIGNING_KEY": edPriv, "AUTHD_JWT_SECRET": "short"}))
+	_, err = loadConfig(env(map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SIGNING_KEY": edPriv, "AUTHD_JWT_SECRET": "short"}))
 	if err == nil || !strings.Contains(err.Error(), "AUTHD_JWT_SECRET:") {
 		t.Errorf("short secret next to a signing key: %v", err)
 	}
@@ -493,4 +494,72 @@ func writeFileIn(t *testing.T, dir, name, contents string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// testSecret and testRefreshKey pass production's checks: 32 bytes, at
+// least 16 distinct byte values.
+const (
+	testSecret     = "Kq9#vL2mZx7!pR4tWy8&nB3cF6hJ1sD5"
+	testRefreshKey = "Rz4$wN8qLm2@xT6vYp9^kC3bG7fH5jD1"
+)
+
+// TestSecurityConfiguration: the settings issue 12 added, and what
+// production refuses.
+func TestSecurityConfiguration(t *testing.T) {
+	prod := func(kv map[string]string) map[string]string {
+		m := map[string]string{"AUTHD_ENV": "production", "AUTHD_JWT_SECRET": testSecret, "AUTHD_METRICS_ADDR": "127.0.0.1:9090"}
+		for k, v := range kv {
+			m[k] = v
+		}
+		return m
+	}
+	c, err := loadConfig(env(nil))
+	if err != nil || c.AcctCap != 100 || c.AcctCapWindow != 24*time.Hour || c.DeviceFailures != 10 || c.MaxSessions != 100 ||
+		!c.Docs || c.ReuseGrace != 10*time.Second || c.StrictRotation || c.MetricsPublic {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	c, err = loadConfig(env(map[string]string{
+		"AUTHD_RATE_LIMIT_ACCOUNT_CAP": "50", "AUTHD_RATE_LIMIT_ACCOUNT_CAP_WINDOW": "6h",
+		"AUTHD_RATE_LIMIT_DEVICE_FAILURES": "3", "AUTHD_MAX_SESSIONS": "5",
+		"AUTHD_DOCS": "false", "AUTHD_REFRESH_REUSE_GRACE": "0s",
+	}))
+	if err != nil || c.AcctCap != 50 || c.AcctCapWindow != 6*time.Hour || c.DeviceFailures != 3 || c.MaxSessions != 5 || c.Docs || !c.StrictRotation {
+		t.Fatalf("values: %+v, %v", c, err)
+	}
+	if c, err := loadConfig(env(map[string]string{"AUTHD_REFRESH_REUSE_GRACE": "60s"})); err != nil || c.ReuseGrace != time.Minute || c.StrictRotation {
+		t.Errorf("a 60s grace: %+v, %v", c.ReuseGrace, err)
+	}
+	if _, err := loadConfig(env(prod(nil))); err != nil {
+		t.Fatalf("a good production configuration: %v", err)
+	}
+	if c, err := loadConfig(env(prod(map[string]string{"AUTHD_METRICS_ADDR": "", "AUTHD_METRICS_PUBLIC": "true"}))); err != nil || !c.MetricsPublic {
+		t.Errorf("production with AUTHD_METRICS_PUBLIC=true: %v", err)
+	}
+	refused := []struct {
+		kv   map[string]string
+		name string
+	}{
+		{map[string]string{"AUTHD_REFRESH_REUSE_GRACE": "61s"}, "AUTHD_REFRESH_REUSE_GRACE"},
+		{map[string]string{"AUTHD_REFRESH_REUSE_GRACE": "-1s"}, "AUTHD_REFRESH_REUSE_GRACE"},
+		{map[string]string{"AUTHD_TRUSTED_PROXIES": "10.0.0.0/8, 0.0.0.0/0"}, "AUTHD_TRUSTED_PROXIES"},
+		{map[string]string{"AUTHD_TRUSTED_PROXIES": "::/0"}, "AUTHD_TRUSTED_PROXIES"},
+		{map[string]string{"AUTHD_TRUSTED_PROXIES": "::ffff:0.0.0.0/96"}, "AUTHD_TRUSTED_PROXIES"},
+		{map[string]string{"AUTHD_RATE_LIMIT_ACCOUNT_CAP": "0"}, "AUTHD_RATE_LIMIT_ACCOUNT_CAP"},
+		{map[string]string{"AUTHD_DOCS": "maybe"}, "AUTHD_DOCS"},
+		{prod(map[string]string{"AUTHD_METRICS_ADDR": ""}), "AUTHD_METRICS_ADDR"},
+		{prod(map[string]string{"AUTHD_JWT_SECRET": strings.Repeat("a", 64)}), "AUTHD_JWT_SECRET"},
+		{prod(map[string]string{"AUTHD_JWT_SECRET": strings.Repeat("0123456789abcde", 3)}), "AUTHD_JWT_SECRET"},
+		{prod(map[string]string{"AUTHD_REFRESH_TOKEN_KEY": strings.Repeat("ab", 20)}), "AUTHD_REFRESH_TOKEN_KEY"},
+	}
+	for _, tt := range refused {
+		_, err := loadConfig(env(tt.kv))
+		if err == nil || !strings.Contains(err.Error(), tt.name+":") {
+			t.Errorf("%v: error %v, want one naming %s", tt.kv, err, tt.name)
+		}
+	}
+	// Development accepts what production refuses, apart from the
+	// proxies, which are wrong everywhere.
+	if _, err := loadConfig(env(map[string]string{"AUTHD_JWT_SECRET": strings.Repeat("a", 64)})); err != nil {
+		t.Errorf("development with a weak secret: %v", err)
+	}
 }

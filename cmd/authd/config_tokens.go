@@ -25,7 +25,11 @@ func (e *envReader) tokens(c *config) {
 	if c.RefreshTokenTTL%time.Second != 0 {
 		e.bad("AUTHD_REFRESH_TOKEN_TTL", "%v is not a whole number of seconds", c.RefreshTokenTTL)
 	}
-	c.ReuseGrace = e.dur("AUTHD_REFRESH_REUSE_GRACE", 10*time.Second)
+	c.ReuseGrace = e.durOrZero("AUTHD_REFRESH_REUSE_GRACE", 10*time.Second)
+	if c.ReuseGrace > maxReuseGrace {
+		e.bad("AUTHD_REFRESH_REUSE_GRACE", "%v is longer than %v: a spent refresh token would stay usable that long without being noticed (0s is strict rotation)", c.ReuseGrace, maxReuseGrace)
+	}
+	c.StrictRotation = c.ReuseGrace == 0
 	c.SweepInterval = e.dur("AUTHD_SESSION_SWEEP_INTERVAL", 10*time.Minute)
 }
 
@@ -62,6 +66,8 @@ func (e *envReader) jwtKeys(c *config) {
 		e.bad("AUTHD_JWT_SECRET", "is required in production (at least %d random bytes), unless AUTHD_JWT_SIGNING_KEY is set", minSecretBytes)
 	case len(secret) < minSecretBytes && c.Env == envProduction:
 		e.bad("AUTHD_JWT_SECRET", "must be at least %d bytes in production (it is %d)", minSecretBytes, len(secret))
+	case distinctBytes(secret) < minDistinctSecretBytes && c.Env == envProduction:
+		e.bad("AUTHD_JWT_SECRET", "has only %d distinct byte values; production needs at least %d (use random bytes, such as the output of openssl rand -base64 48)", distinctBytes(secret), minDistinctSecretBytes)
 	case secret == "":
 		c.JWTSecret, c.JWTSecretRandom = e.random("AUTHD_JWT_SECRET", "secret", minSecretBytes), true
 	default:
@@ -79,6 +85,8 @@ func (e *envReader) refreshKey(c *config) {
 	switch key := e.getenv("AUTHD_REFRESH_TOKEN_KEY"); {
 	case key != "" && len(key) < refreshtoken.MinKeyBytes:
 		e.bad("AUTHD_REFRESH_TOKEN_KEY", "must be at least %d bytes (it is %d)", refreshtoken.MinKeyBytes, len(key))
+	case key != "" && c.Env == envProduction && distinctBytes(key) < minDistinctSecretBytes:
+		e.bad("AUTHD_REFRESH_TOKEN_KEY", "has only %d distinct byte values; production needs at least %d (use random bytes)", distinctBytes(key), minDistinctSecretBytes)
 	case key != "":
 		c.RefreshKey = []byte(key)
 	case !asymmetric(e) || c.JWTSecret != nil:

@@ -23,6 +23,8 @@ import (
 	"github.com/authd/authd/adapters/postgres/pgtest"
 	"github.com/authd/authd/adapters/sqlite"
 	"github.com/authd/authd/docs/openapitest"
+
+	xbcrypt "golang.org/x/crypto/bcrypt"
 )
 
 // syncBuffer collects what run writes to stdout, safe for concurrent use.
@@ -757,7 +759,7 @@ func TestLoginTimingMedians(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "timing.db")
 	in := start(t, map[string]string{"AUTHD_DATABASE_URL": path, "AUTHD_BCRYPT_COST": "8", "AUTHD_RATE_LIMIT": "off"})
-	for _, email := range []string{"active@example.com", "inactive@example.com"} {
+	for _, email := range []string{"active@example.com", "inactive@example.com", "cheap@example.com"} {
 		if r := in.do("POST", "/api/v1/auth/register", `{"email":"`+email+`","password":"the right password"}`); r.status != 201 {
 			t.Fatalf("register: %d %s", r.status, r.body)
 		}
@@ -770,12 +772,23 @@ func TestLoginTimingMedians(t *testing.T) {
 	if _, err := db.Exec(`UPDATE users SET is_active = 0 WHERE email = 'inactive@example.com'`); err != nil {
 		t.Fatal(err)
 	}
+	// An account whose hash was made at a lower cost (4) than the one now
+	// configured (8), as after raising AUTHD_BCRYPT_COST: checking it is
+	// 16 times cheaper, which must not show.
+	cheap, err := xbcrypt.GenerateFromPassword([]byte("the right password"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE users SET password_hash = ? WHERE email = 'cheap@example.com'`, string(cheap)); err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]string{
 		"unknown email":  `{"email":"nobody@example.com","password":"the wrong password"}`,
 		"wrong password": `{"email":"active@example.com","password":"the wrong password"}`,
 		"inactive":       `{"email":"inactive@example.com","password":"the right password"}`,
+		"cheaper hash":   `{"email":"cheap@example.com","password":"the wrong password"}`,
 	}
-	names := []string{"unknown email", "wrong password", "inactive"}
+	names := []string{"unknown email", "wrong password", "inactive", "cheaper hash"}
 	median := func(d []time.Duration) time.Duration {
 		s := append([]time.Duration(nil), d...)
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })

@@ -143,15 +143,20 @@ func newTokenIssuer(cfg config, logger *slog.Logger) (*jwt.Issuer, error) {
 
 func appConfig(cfg config) app.Config {
 	return app.Config{
-		Policy:     domain.PasswordPolicy{MinLength: cfg.MinPasswordLen},
-		SessionTTL: cfg.RefreshTokenTTL,
-		ReuseGrace: cfg.ReuseGrace,
+		Policy:         domain.PasswordPolicy{MinLength: cfg.MinPasswordLen},
+		SessionTTL:     cfg.RefreshTokenTTL,
+		ReuseGrace:     cfg.ReuseGrace,
+		StrictRotation: cfg.StrictRotation,
+		MaxSessions:    cfg.MaxSessions,
 		Limits: app.Limits{
-			Enabled:         cfg.RateLimit,
-			IPRequests:      cfg.IPRequests,
-			IPWindow:        cfg.IPWindow,
-			AccountFailures: cfg.AcctFailures,
-			AccountWindow:   cfg.AcctWindow,
+			Enabled:          cfg.RateLimit,
+			IPRequests:       cfg.IPRequests,
+			IPWindow:         cfg.IPWindow,
+			AccountFailures:  cfg.AcctFailures,
+			AccountWindow:    cfg.AcctWindow,
+			AccountCap:       cfg.AcctCap,
+			AccountCapWindow: cfg.AcctCapWindow,
+			DeviceFailures:   cfg.DeviceFailures,
 		},
 		BreachFailClosed: cfg.BreachFailClosed,
 	}
@@ -169,6 +174,10 @@ func httpConfig(cfg config, jwks []byte, ready []httpapi.Check, m *metrics.Metri
 		WriteTimeout:   cfg.WriteTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
 		Observe:        m.ObserveHTTP,
+		HSTS:           cfg.Env == envProduction,
+		NoDocs:         !cfg.Docs,
+
+		WarnUntrustedForwarded: cfg.Env == envProduction,
 	}
 	// /metrics is on the API's own port unless AUTHD_METRICS_ADDR gives
 	// it a listener of its own.
@@ -192,5 +201,8 @@ func warnAboutConfig(ctx context.Context, cfg config, logger *slog.Logger) {
 			level = slog.LevelWarn
 		}
 		logger.Log(ctx, level, "rate limits are off (AUTHD_RATE_LIMIT=off): nothing stops credential stuffing or brute force")
+	}
+	if cfg.Env == envProduction && cfg.MetricsAddr == "" {
+		logger.Warn("AUTHD_METRICS_PUBLIC=true: /metrics is served on the public API listener; anyone who can reach the API can read it")
 	}
 }
