@@ -125,8 +125,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	e.breaker(&c) // after server: it needs AUTHD_REQUEST_TIMEOUT
 	e.breach(&c)
 	e.logging(&c)
-	e.jwtKeys(&c) // after server: production needs more
-	e.refreshKey(&c)
+	e.jwtKeys(&c)    // after server: production needs more
+	e.refreshKey(&c) // after jwtKeys: it may derive from the secret
 	return c, errors.Join(e.errs...)
 }
 
