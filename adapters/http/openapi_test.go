@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	httpapi "github.com/authd/authd/adapters/http"
 	"github.com/authd/authd/docs"
 )
 
@@ -291,8 +292,12 @@ func TestOpenAPIProblemExamples(t *testing.T) {
 					if v["title"] != http.StatusText(status) {
 						t.Errorf("%s: title = %#v, want %q as sent", where, v["title"], http.StatusText(status))
 					}
-					if v["type"] != "about:blank" {
-						t.Errorf("%s: type = %#v, want about:blank", where, v["type"])
+					code, _ := v["code"].(string)
+					if !slices.Contains(httpapi.ProblemCodes(), code) {
+						t.Errorf("%s: code = %#v, want one of httpapi.ProblemCodes()", where, v["code"])
+					}
+					if v["type"] != problemTypeBase+code {
+						t.Errorf("%s: type = %#v, want %q", where, v["type"], problemTypeBase+code)
 					}
 					if _, ok := v["request_id"].(string); !ok {
 						t.Errorf("%s: no request_id", where)
