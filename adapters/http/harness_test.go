@@ -802,6 +802,7 @@ type harnessConfig struct {
 	sessions       ports.SessionRepository // nil means the harness's fakeSessions
 	cors           []string
 	requestTimeout time.Duration
+	readTimeout    time.Duration
 	sessionTTL     time.Duration // 0 means app's default
 	limits         app.Limits
 	trusted        []netip.Prefix
@@ -921,6 +922,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		OpenAPI:        docs.OpenAPI,
 		JWKS:           hc.jwks,
 		RequestTimeout: hc.requestTimeout,
+		ReadTimeout:    hc.readTimeout,
 		TrustedProxies: hc.trusted,
 		Observe:        h.metrics.observe,
 		Metrics:        h.metrics,

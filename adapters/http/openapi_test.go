@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "--- FAIL: observed statuses vs docs/openapi.yaml\n%v\nFAIL\n", err)
 			code = 1
 		}
+		if err := checkObservedCodes(); err != nil {
+			fmt.Fprintf(os.Stderr, "--- FAIL: observed problem codes vs docs/errors.md\n%v\nFAIL\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
@@ -139,23 +143,24 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 }
 
 // expectedStatuses is what the tests in this package observe for each
-// operation, and 431, which fasthttp sends for any path when the headers
-// overflow its read buffer (TestHeadersTooLarge); the document must list
-// at least these.
+// operation, and 431 and 408, which fasthttp sends for any path when the
+// headers overflow its read buffer (TestHeadersTooLarge) or the request
+// does not arrive within the read timeout (TestEveryProblemCodeIsProduced);
+// the document must list at least these.
 var expectedStatuses = map[string][]int{
-	"POST /api/v1/auth/register":   {201, 400, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/login":      {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/refresh":    {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/logout":     {204, 400, 405, 413, 415, 422, 431, 503},
-	"POST /api/v1/auth/logout/all": {204, 401, 405, 431, 503},
-	"GET /api/v1/users/me":         {200, 401, 405, 431, 503},
-	"GET /healthz":                 {200, 405, 431},
-	"GET /readyz":                  {200, 405, 431, 503},
-	"GET /openapi.yaml":            {200, 405, 431},
-	"GET /.well-known/jwks.json":   {200, 405, 431},
-	"GET /docs":                    {200, 304, 405, 431},
-	"GET /docs/{asset}":            {200, 304, 404, 405, 431},
-	"GET /metrics":                 {200, 404, 405, 431},
+	"POST /api/v1/auth/register":   {201, 400, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/login":      {200, 400, 401, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/refresh":    {200, 400, 401, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/logout":     {204, 400, 405, 408, 413, 415, 422, 431, 503},
+	"POST /api/v1/auth/logout/all": {204, 401, 405, 408, 431, 503},
+	"GET /api/v1/users/me":         {200, 401, 405, 408, 431, 503},
+	"GET /healthz":                 {200, 405, 408, 431},
+	"GET /readyz":                  {200, 405, 408, 431, 503},
+	"GET /openapi.yaml":            {200, 405, 408, 431},
+	"GET /.well-known/jwks.json":   {200, 405, 408, 431},
+	"GET /docs":                    {200, 304, 405, 408, 431},
+	"GET /docs/{asset}":            {200, 304, 404, 405, 408, 431},
+	"GET /metrics":                 {200, 404, 405, 408, 431},
 }
 
 func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
