@@ -8,7 +8,7 @@ import (
 )
 
 // ErrBreachedPassword refuses a password found in known data breaches.
-var ErrBreachedPassword = domain.Invalid(domain.FieldError{Field: "password", Message: "Password has appeared in a data breach; choose another"})
+var ErrBreachedPassword = domain.Invalid(domain.FieldError{Field: "password", Reason: domain.ReasonPasswordBreached, Message: "Password has appeared in a data breach; choose another"})
 
 // checkBreached asks the breach checker, if one is configured. When it
 // cannot answer, the registration proceeds unless BreachFailClosed is set,

@@ -9,6 +9,16 @@ const (
 	maxDomainLabel    = 63
 )
 
+// The reasons an email is refused (an empty one is ReasonFieldRequired).
+const (
+	// ReasonInvalidEmail: not one addr-spec with a valid domain name.
+	ReasonInvalidEmail = "invalid_email"
+	// ReasonEmailTooLong: over 254 bytes, or over 64 before the @.
+	ReasonEmailTooLong = "email_too_long"
+	// ReasonEmailNotASCII: a character outside ASCII.
+	ReasonEmailNotASCII = "email_not_ascii"
+)
+
 // Email is a normalized email address: trimmed, lower-cased, and one bare
 // addr-spec (no display name, no comments, no quoted local part, no IP
 // literal). The zero value is not a valid Email.
@@ -24,12 +34,12 @@ func ParseEmail(raw string) (Email, error) {
 	// different inputs name one account.
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
-			return Email{}, Invalid(FieldError{Field: "email", Message: "Email must use ASCII characters only (write an internationalized domain in its xn-- form)"})
+			return Email{}, Invalid(FieldError{Field: "email", Reason: ReasonEmailNotASCII, Message: "Email must use ASCII characters only (write an internationalized domain in its xn-- form)"})
 		}
 	}
 	s = strings.ToLower(s)
-	if msg := emailProblem(s); msg != "" {
-		return Email{}, Invalid(FieldError{Field: "email", Message: msg})
+	if reason, msg := emailProblem(s); msg != "" {
+		return Email{}, Invalid(FieldError{Field: "email", Reason: reason, Message: msg})
 	}
 	return Email{s: s}, nil
 }
@@ -40,31 +50,33 @@ func (e Email) String() string { return e.s }
 // IsZero reports whether e is the zero Email.
 func (e Email) IsZero() bool { return e.s == "" }
 
-func emailProblem(s string) string {
+// emailProblem returns the reason and message for the first rule s
+// breaks, or two empty strings.
+func emailProblem(s string) (reason, msg string) {
 	if s == "" {
-		return "Email is required"
+		return ReasonFieldRequired, "Email is required"
 	}
 	if len(s) > MaxEmailBytes {
-		return "Email must be at most 254 bytes"
+		return ReasonEmailTooLong, "Email must be at most 254 bytes"
 	}
 	at := strings.IndexByte(s, '@')
 	if at < 0 || strings.IndexByte(s[at+1:], '@') >= 0 {
-		return "Email must be a single address of the form name@example.com"
+		return ReasonInvalidEmail, "Email must be a single address of the form name@example.com"
 	}
 	local, host := s[:at], s[at+1:]
 	if local == "" {
-		return "Email must have a name before the @"
+		return ReasonInvalidEmail, "Email must have a name before the @"
 	}
 	if len(local) > MaxEmailLocalPart {
-		return "The part of the email before the @ must be at most 64 bytes"
+		return ReasonEmailTooLong, "The part of the email before the @ must be at most 64 bytes"
 	}
 	if !validDotAtom(local) {
-		return "Email must be a single address of the form name@example.com"
+		return ReasonInvalidEmail, "Email must be a single address of the form name@example.com"
 	}
 	if !validHostname(host) {
-		return "Email must end in a valid domain name such as example.com"
+		return ReasonInvalidEmail, "Email must end in a valid domain name such as example.com"
 	}
-	return ""
+	return "", ""
 }
 
 // validDotAtom checks RFC 5322 dot-atom text: atext runs separated by

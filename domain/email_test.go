@@ -68,46 +68,48 @@ func TestParseEmailRejects(t *testing.T) {
 		// msgContains, when set, pins the reason: the case must fail for
 		// this rule and not some other.
 		msgContains string
+		// reason is the published reason (docs/errors.md).
+		reason string
 	}{
-		{"empty", "", "required"},
-		{"whitespace only", " \t\n ", "required"},
-		{"display name", "John <john@example.com>", ""},
-		{"display name, quoted", `"John Smith" <john@example.com>`, ""},
-		{"trailing comment", "john@example.com (John)", ""},
-		{"leading comment", "(John)john@example.com", ""},
-		{"quoted local part", `"john"@example.com`, ""},
-		{"quoted local part with space", `"john smith"@example.com`, ""},
-		{"IPv4 literal", "john@[192.168.0.1]", ""},
-		{"IPv6 literal", "john@[IPv6:2001:db8::1]", ""},
-		{"bare IPv4 address", "john@192.168.0.1", ""},
-		{"no dot in domain", "john@localhost", "domain"},
-		{"numeric TLD", "john@example.123", "domain"},
-		{"leading dot in local part", ".john@example.com", ""},
-		{"trailing dot in local part", "john.@example.com", ""},
-		{"double dot in local part", "jo..hn@example.com", ""},
-		{"leading dot in domain", "john@.example.com", "domain"},
-		{"trailing dot in domain", "john@example.com.", "domain"},
-		{"double dot in domain", "john@example..com", "domain"},
-		{"label starts with hyphen", "john@-example.com", "domain"},
-		{"label ends with hyphen", "john@example-.com", "domain"},
-		{"domain label of 64 bytes", "a@" + strings.Repeat("d", 64) + ".com", "domain"},
-		{"underscore in domain", "john@exam_ple.com", "domain"},
-		{"local part of 65 bytes", strings.Repeat("x", 65) + "@example.com", "64"},
-		{"255 bytes", tooLongEmail, "254"},
-		{"far too long", strings.Repeat("a", 1000) + "@example.com", "254"},
-		{"two @", "john@doe@example.com", "single address"},
-		{"adjacent @@", "john@@example.com", "single address"},
-		{"space in local part", "john smith@example.com", ""},
-		{"space in domain", "john@exam ple.com", ""},
-		{"tab inside", "john\t@example.com", ""},
-		{"NUL inside", "john\x00@example.com", ""},
-		{"NUL at the end (not trimmed)", "john@example.com\x00", ""},
-		{"no @", "johnexample.com", ""},
-		{"nothing before @", "@example.com", ""},
-		{"nothing after @", "john@", ""},
-		{"non-ASCII local part", "jöhn@example.com", ""},
-		{"non-ASCII domain (not punycode)", "john@bücher.de", ""},
-		{"two addresses", "a@example.com,b@example.com", ""},
+		{"empty", "", "required", "field_required"},
+		{"whitespace only", " \t\n ", "required", "field_required"},
+		{"display name", "John <john@example.com>", "", "invalid_email"},
+		{"display name, quoted", `"John Smith" <john@example.com>`, "", "invalid_email"},
+		{"trailing comment", "john@example.com (John)", "", "invalid_email"},
+		{"leading comment", "(John)john@example.com", "", "invalid_email"},
+		{"quoted local part", `"john"@example.com`, "", "invalid_email"},
+		{"quoted local part with space", `"john smith"@example.com`, "", "invalid_email"},
+		{"IPv4 literal", "john@[192.168.0.1]", "", "invalid_email"},
+		{"IPv6 literal", "john@[IPv6:2001:db8::1]", "", "invalid_email"},
+		{"bare IPv4 address", "john@192.168.0.1", "", "invalid_email"},
+		{"no dot in domain", "john@localhost", "domain", "invalid_email"},
+		{"numeric TLD", "john@example.123", "domain", "invalid_email"},
+		{"leading dot in local part", ".john@example.com", "", "invalid_email"},
+		{"trailing dot in local part", "john.@example.com", "", "invalid_email"},
+		{"double dot in local part", "jo..hn@example.com", "", "invalid_email"},
+		{"leading dot in domain", "john@.example.com", "domain", "invalid_email"},
+		{"trailing dot in domain", "john@example.com.", "domain", "invalid_email"},
+		{"double dot in domain", "john@example..com", "domain", "invalid_email"},
+		{"label starts with hyphen", "john@-example.com", "domain", "invalid_email"},
+		{"label ends with hyphen", "john@example-.com", "domain", "invalid_email"},
+		{"domain label of 64 bytes", "a@" + strings.Repeat("d", 64) + ".com", "domain", "invalid_email"},
+		{"underscore in domain", "john@exam_ple.com", "domain", "invalid_email"},
+		{"local part of 65 bytes", strings.Repeat("x", 65) + "@example.com", "64", "email_too_long"},
+		{"255 bytes", tooLongEmail, "254", "email_too_long"},
+		{"far too long", strings.Repeat("a", 1000) + "@example.com", "254", "email_too_long"},
+		{"two @", "john@doe@example.com", "single address", "invalid_email"},
+		{"adjacent @@", "john@@example.com", "single address", "invalid_email"},
+		{"space in local part", "john smith@example.com", "", "invalid_email"},
+		{"space in domain", "john@exam ple.com", "", "invalid_email"},
+		{"tab inside", "john\t@example.com", "", "invalid_email"},
+		{"NUL inside", "john\x00@example.com", "", "invalid_email"},
+		{"NUL at the end (not trimmed)", "john@example.com\x00", "", "invalid_email"},
+		{"no @", "johnexample.com", "", "invalid_email"},
+		{"nothing before @", "@example.com", "", "invalid_email"},
+		{"nothing after @", "john@", "", "invalid_email"},
+		{"non-ASCII local part", "jöhn@example.com", "", "email_not_ascii"},
+		{"non-ASCII domain (not punycode)", "john@bücher.de", "", "email_not_ascii"},
+		{"two addresses", "a@example.com,b@example.com", "", "invalid_email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +121,12 @@ func TestParseEmailRejects(t *testing.T) {
 				t.Errorf("ParseEmail(%q) returned non-zero Email %q with its error", tt.raw, got.String())
 			}
 			msg := assertFieldError(t, err, "email")
+			if got := domain.ErrorFields(err)[0].Reason; got != tt.reason {
+				t.Errorf("ParseEmail(%q) reason = %q, want %q", tt.raw, got, tt.reason)
+			}
+			if got := domain.ErrorReason(err); got != tt.reason {
+				t.Errorf("ParseEmail(%q) ErrorReason = %q, want the field's %q", tt.raw, got, tt.reason)
+			}
 			if tt.msgContains != "" && !strings.Contains(msg, tt.msgContains) {
 				t.Errorf("ParseEmail(%q) message %q does not mention %q", tt.raw, msg, tt.msgContains)
 			}

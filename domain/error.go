@@ -33,17 +33,61 @@ const (
 	EINTERNAL = "internal"
 )
 
-// FieldError names one rejected input field and why, in words fit for the
-// person who typed it.
+// Reasons: the stable, machine-readable names of what went wrong, which a
+// client can switch on (the HTTP adapter sends them as a problem's `code`
+// and in each field error). Where Code is a broad category that picks a
+// status, a reason says which rule or refusal it was. Reasons are part of
+// the API: docs/errors.md lists each one, and a reason once published is
+// never renamed or reused for something else. The reasons of the email and
+// password rules sit beside their messages, in email.go and password.go.
+const (
+	// ReasonValidationFailed is an EINVALID error with several field
+	// errors (each names its own reason) or none.
+	ReasonValidationFailed = "validation_failed"
+	// ReasonFieldRequired: a required field is missing or empty.
+	ReasonFieldRequired       = "field_required"
+	ReasonEmailTaken          = "email_taken"
+	ReasonInvalidCredentials  = "invalid_credentials"
+	ReasonInvalidToken        = "invalid_token"
+	ReasonInvalidRefreshToken = "invalid_refresh_token"
+	// ReasonNotFound: the user, session or resource asked for does not
+	// exist.
+	ReasonNotFound = "not_found"
+	// ReasonWrongPassword: an action on one's own account needs the
+	// current password, and the one given is not it.
+	ReasonWrongPassword = "wrong_password"
+	ReasonUnavailable   = "unavailable"
+	ReasonRateLimited   = "rate_limited"
+	ReasonInternal      = "internal"
+)
+
+// Reasons is every reason the domain defines, so a test can hold the
+// published list (docs/errors.md, docs/openapi.yaml) to it.
+var Reasons = []string{
+	ReasonValidationFailed, ReasonFieldRequired, ReasonEmailTaken,
+	ReasonInvalidCredentials, ReasonInvalidToken, ReasonInvalidRefreshToken,
+	ReasonNotFound, ReasonWrongPassword, ReasonUnavailable, ReasonRateLimited, ReasonInternal,
+	ReasonInvalidEmail, ReasonEmailTooLong, ReasonEmailNotASCII,
+	ReasonPasswordNotUTF8, ReasonPasswordTooLong, ReasonPasswordTooShort,
+	ReasonPasswordTooCommon, ReasonPasswordRepeated, ReasonPasswordSequential,
+	ReasonPasswordContainsEmail, ReasonPasswordBreached,
+}
+
+// FieldError names one rejected input field, the reason (one of Reasons)
+// and why in words fit for the person who typed it.
 type FieldError struct {
 	Field   string
+	Reason  string
 	Message string
 }
 
 // Error is the one error type of the domain. Message is safe to show to a
-// client; Err is the underlying cause, for logs only.
+// client; Err is the underlying cause, for logs only. Reason is the stable
+// name of the refusal (one of Reasons); when it is empty, ErrorReason
+// derives one from Code.
 type Error struct {
 	Code    string
+	Reason  string
 	Message string
 	Fields  []FieldError
 	Err     error
@@ -85,12 +129,12 @@ func Errorf(code, format string, args ...any) *Error {
 // Unavailable wraps a storage or dependency failure so that callers see
 // EUNAVAILABLE while logs keep the cause.
 func Unavailable(cause error) *Error {
-	return &Error{Code: EUNAVAILABLE, Message: "Service temporarily unavailable", Err: cause}
+	return &Error{Code: EUNAVAILABLE, Reason: ReasonUnavailable, Message: "Service temporarily unavailable", Err: cause}
 }
 
 // RateLimited says the client must wait retryAfter before trying again.
 func RateLimited(retryAfter time.Duration) *Error {
-	return &Error{Code: ERATELIMITED, Message: "Too many attempts; try again later", RetryAfter: retryAfter}
+	return &Error{Code: ERATELIMITED, Reason: ReasonRateLimited, Message: "Too many attempts; try again later", RetryAfter: retryAfter}
 }
 
 // ErrorRetryAfter returns how long a rate-limited client must wait, or 0.
@@ -113,6 +157,29 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// ErrorReason returns the reason of the first domain error in err's
+// chain, ReasonInternal for any other non-nil error, and "" for nil. A
+// domain error without a reason gets its code's: ReasonValidationFailed
+// for EINVALID, the code itself otherwise (ENOTFOUND is "not_found",
+// EUNAVAILABLE "unavailable", ...). ECONFLICT and EUNAUTHORIZED have no
+// published reason of their own, so an error of theirs must name one.
+func ErrorReason(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		return ReasonInternal
+	}
+	switch {
+	case e.Reason != "":
+		return e.Reason
+	case e.Code == EINVALID:
+		return ReasonValidationFailed
+	}
+	return e.Code
 }
 
 // ErrorMessage returns the client-safe message of a domain error, or a
@@ -139,16 +206,16 @@ func ErrorFields(err error) []FieldError {
 // ErrorCode, never by identity after wrapping.
 var (
 	// ErrEmailTaken is returned when registering an email that exists.
-	ErrEmailTaken = &Error{Code: ECONFLICT, Message: "Email already registered"}
+	ErrEmailTaken = &Error{Code: ECONFLICT, Reason: ReasonEmailTaken, Message: "Email already registered"}
 	// ErrInvalidCredentials is the one answer for unknown email, wrong
 	// password and inactive account alike.
-	ErrInvalidCredentials = &Error{Code: EUNAUTHORIZED, Message: "Invalid credentials"}
+	ErrInvalidCredentials = &Error{Code: EUNAUTHORIZED, Reason: ReasonInvalidCredentials, Message: "Invalid credentials"}
 	// ErrInvalidToken is returned for any access token that is not
 	// acceptable, or whose user is gone or inactive.
-	ErrInvalidToken = &Error{Code: EUNAUTHORIZED, Message: "Invalid or expired access token"}
+	ErrInvalidToken = &Error{Code: EUNAUTHORIZED, Reason: ReasonInvalidToken, Message: "Invalid or expired access token"}
 	// ErrUserNotFound is what repositories return for a missing user.
-	ErrUserNotFound = &Error{Code: ENOTFOUND, Message: "User not found"}
+	ErrUserNotFound = &Error{Code: ENOTFOUND, Reason: ReasonNotFound, Message: "User not found"}
 	// ErrWrongPassword refuses an action on one's own account (deleting
 	// it) when the current password given with it is not right.
-	ErrWrongPassword = &Error{Code: EFORBIDDEN, Message: "The password is not correct"}
+	ErrWrongPassword = &Error{Code: EFORBIDDEN, Reason: ReasonWrongPassword, Message: "The password is not correct"}
 )

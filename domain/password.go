@@ -23,6 +23,20 @@ const DefaultMinPasswordLength = 8
 // in too many good passwords by chance; the whole address is still refused.
 const minEmailLocalPartInPassword = 4
 
+// The reasons a password is refused, one per rule (docs/errors.md).
+const (
+	ReasonPasswordNotUTF8       = "password_not_utf8"
+	ReasonPasswordTooLong       = "password_too_long"
+	ReasonPasswordTooShort      = "password_too_short"
+	ReasonPasswordTooCommon     = "password_too_common" // listed, or listed with digits or symbols added
+	ReasonPasswordRepeated      = "password_repeated"
+	ReasonPasswordSequential    = "password_sequential"
+	ReasonPasswordContainsEmail = "password_contains_email"
+	// ReasonPasswordBreached is app's breached-password check, which is
+	// not part of the policy but refuses on the same field.
+	ReasonPasswordBreached = "password_breached"
+)
+
 // Messages for the rules after the length checks. They say which rule
 // failed and never repeat the password; the examples in them are fixed
 // text.
@@ -102,7 +116,12 @@ func NormalizePassword(raw string) (string, error) {
 // password that is not valid UTF-8. NormalizePassword and the policy return
 // it; a decoder that would otherwise repair the bytes (encoding/json turns
 // them into U+FFFD) returns it too, so the client gets one answer.
-var ErrPasswordNotUTF8 = Invalid(FieldError{Field: "password", Message: msgPasswordNotUTF8})
+var ErrPasswordNotUTF8 = Invalid(passwordError(ReasonPasswordNotUTF8, msgPasswordNotUTF8))
+
+// passwordError is the field error of a password rule.
+func passwordError(reason, msg string) FieldError {
+	return FieldError{Field: "password", Reason: reason, Message: msg}
+}
 
 func normalizePassword(raw string) (string, bool) {
 	if !utf8.ValidString(raw) {
@@ -141,44 +160,49 @@ type PasswordPolicy struct {
 //
 // Rules 4 to 7 compare case-insensitively (passwordKey).
 func (p PasswordPolicy) Validate(password string, email Email) error {
-	if f := p.check(password, email); f != nil {
-		return Invalid(*f)
+	if f := p.check(password, email); f.Reason != "" {
+		return Invalid(f)
 	}
 	return nil
 }
 
-func (p PasswordPolicy) check(raw string, email Email) *FieldError {
+// check returns the field error of the first rule raw breaks, or the zero
+// FieldError.
+func (p PasswordPolicy) check(raw string, email Email) FieldError {
 	minLen := p.MinLength
 	if minLen < 1 {
 		minLen = DefaultMinPasswordLength
 	}
 	password, ok := normalizePassword(raw)
 	if !ok {
-		return &FieldError{Field: "password", Message: msgPasswordNotUTF8}
+		return passwordError(ReasonPasswordNotUTF8, msgPasswordNotUTF8)
 	}
 	if len(password) > MaxPasswordBytes {
-		return &FieldError{Field: "password", Message: fmt.Sprintf("Password must be at most %d bytes (it is %d bytes long)", MaxPasswordBytes, len(password))}
+		return passwordError(ReasonPasswordTooLong, fmt.Sprintf("Password must be at most %d bytes (it is %d bytes long)", MaxPasswordBytes, len(password)))
 	}
 	if utf8.RuneCountInString(password) < minLen {
-		return &FieldError{Field: "password", Message: fmt.Sprintf("Password must be at least %d characters", minLen)}
+		return passwordError(ReasonPasswordTooShort, fmt.Sprintf("Password must be at least %d characters", minLen))
 	}
 	key := passwordKey(password)
 	common := commonPasswords()
 	if _, ok := common[key]; ok {
-		return &FieldError{Field: "password", Message: msgCommonPassword}
+		return passwordError(ReasonPasswordTooCommon, msgCommonPassword)
 	}
 	if stem := commonStem(key); len(stem) < len(key) && utf8.RuneCountInString(stem) >= minCommonStem {
 		if _, ok := common[stem]; ok {
-			return &FieldError{Field: "password", Message: msgCommonWithSuffix}
+			return passwordError(ReasonPasswordTooCommon, msgCommonWithSuffix)
 		}
 	}
-	if msg := patternRule(key, minLen); msg != "" {
-		return &FieldError{Field: "password", Message: msg}
+	switch patternRule(key, minLen) {
+	case msgRepeatedPassword:
+		return passwordError(ReasonPasswordRepeated, msgRepeatedPassword)
+	case msgSequentialPassword:
+		return passwordError(ReasonPasswordSequential, msgSequentialPassword)
 	}
 	if containsEmail(key, email) {
-		return &FieldError{Field: "password", Message: msgPasswordHasEmail}
+		return passwordError(ReasonPasswordContainsEmail, msgPasswordHasEmail)
 	}
-	return nil
+	return FieldError{}
 }
 
 // commonStem cuts off the longest tail of key made of characters that are
@@ -341,7 +365,8 @@ func containsEmail(key string, email Email) bool {
 }
 
 // Invalid builds an EINVALID error from field errors. Its message names
-// every field so a client that reads only `detail` still learns what to fix.
+// every field so a client that reads only `detail` still learns what to fix,
+// and its reason is the one field's, or ReasonValidationFailed for several.
 func Invalid(fields ...FieldError) *Error {
 	msg := "Validation failed"
 	for i, f := range fields {
@@ -351,7 +376,11 @@ func Invalid(fields ...FieldError) *Error {
 			msg += "; " + f.Message
 		}
 	}
-	return &Error{Code: EINVALID, Message: msg, Fields: fields}
+	reason := ReasonValidationFailed
+	if len(fields) == 1 {
+		reason = fields[0].Reason
+	}
+	return &Error{Code: EINVALID, Reason: reason, Message: msg, Fields: fields}
 }
 
 // MergeInvalid combines the field errors of several validation results

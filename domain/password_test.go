@@ -270,9 +270,40 @@ func TestPasswordPolicyValidate(t *testing.T) {
 			if msg := assertFieldError(t, err, "password"); msg != tt.wantMsg {
 				t.Errorf("message = %q, want %q", msg, tt.wantMsg)
 			}
+			want := reasonOf(tt.wantMsg)
+			if got := domain.ErrorFields(err)[0].Reason; got != want {
+				t.Errorf("field reason = %q, want %q", got, want)
+			}
+			if got := domain.ErrorReason(err); got != want {
+				t.Errorf("ErrorReason = %q, want the field's %q", got, want)
+			}
 			assertNoEcho(t, err, tt.password)
 		})
 	}
+}
+
+// reasonOf is the reason published for a refusal with message msg
+// (docs/errors.md), spelled out so a renamed constant fails here.
+func reasonOf(msg string) string {
+	switch msg {
+	case msgNotUTF8:
+		return "password_not_utf8"
+	case msgCommon, msgCommonAdded:
+		return "password_too_common"
+	case msgRepeated:
+		return "password_repeated"
+	case msgSequential:
+		return "password_sequential"
+	case msgHasEmail:
+		return "password_contains_email"
+	}
+	if strings.HasPrefix(msg, "Password must be at most") {
+		return "password_too_long"
+	}
+	if strings.HasPrefix(msg, "Password must be at least") {
+		return "password_too_short"
+	}
+	return "no reason for " + msg
 }
 
 // assertNoEcho checks that the error's message is one of the policy's
@@ -514,7 +545,7 @@ func TestNormalizePassword(t *testing.T) {
 			if got != "" || domain.ErrorCode(err) != domain.EINVALID {
 				t.Fatalf("NormalizePassword(%q) = %q, %v; want an EINVALID error", pw, got, err)
 			}
-			want := []domain.FieldError{{Field: "password", Message: msgNotUTF8}}
+			want := []domain.FieldError{{Field: "password", Reason: "password_not_utf8", Message: msgNotUTF8}}
 			if fields := domain.ErrorFields(err); !slices.Equal(fields, want) {
 				t.Errorf("NormalizePassword(%q) fields = %+v, want %+v", pw, fields, want)
 			}
@@ -647,7 +678,7 @@ func TestMergeInvalid(t *testing.T) {
 }
 
 func TestErrPasswordNotUTF8(t *testing.T) {
-	want := []domain.FieldError{{Field: "password", Message: msgNotUTF8}}
+	want := []domain.FieldError{{Field: "password", Reason: "password_not_utf8", Message: msgNotUTF8}}
 	if domain.ErrorCode(domain.ErrPasswordNotUTF8) != domain.EINVALID || !slices.Equal(domain.ErrorFields(domain.ErrPasswordNotUTF8), want) {
 		t.Errorf("ErrPasswordNotUTF8 = %v, fields %+v", domain.ErrPasswordNotUTF8, domain.ErrorFields(domain.ErrPasswordNotUTF8))
 	}

@@ -151,13 +151,15 @@ func (s *Session) RemainingAt(now time.Time) time.Duration {
 
 // ErrInvalidRefreshToken is the one answer for an unknown, malformed,
 // expired, revoked or reused refresh token.
-var ErrInvalidRefreshToken = &Error{Code: EUNAUTHORIZED, Message: "Invalid refresh token"}
+var ErrInvalidRefreshToken = &Error{Code: EUNAUTHORIZED, Reason: ReasonInvalidRefreshToken, Message: "Invalid refresh token"}
 
 // ErrSessionEnded is what a token issuer returns when asked for an access
 // token capped at a session's end that has already come (or comes within
-// the current second): there is no lifetime left to give the token.
-var ErrSessionEnded = &Error{Code: EUNAUTHORIZED, Message: "Session has ended"}
+// the current second): there is no lifetime left to give the token. Only
+// a refresh can meet it (a login's session has just begun), so its reason
+// is the refresh token's, should it ever reach a client unchanged.
+var ErrSessionEnded = &Error{Code: EUNAUTHORIZED, Reason: ReasonInvalidRefreshToken, Message: "Session has ended"}
 
 // ErrSessionNotFound is what repositories return for a missing session or
 // refresh token.
-var ErrSessionNotFound = &Error{Code: ENOTFOUND, Message: "Session not found"}
+var ErrSessionNotFound = &Error{Code: ENOTFOUND, Reason: ReasonNotFound, Message: "Session not found"}

@@ -29,7 +29,7 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 	if ct := c.Get(fiber.HeaderContentType); ct != "" || len(body) > 0 {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != fiber.MIMEApplicationJSON {
-			return nil, &requestError{status: fiber.StatusUnsupportedMediaType, detail: "The request body must be JSON (Content-Type: application/json)"}
+			return nil, &requestError{status: fiber.StatusUnsupportedMediaType, code: codeUnsupportedMediaType, detail: "The request body must be JSON (Content-Type: application/json)"}
 		}
 	}
 	// Fiber's c.Body() would inflate a gzip, deflate or brotli body with no
@@ -38,18 +38,18 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 	// the raw bytes are read so nothing is ever inflated.
 	if ce := strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)); ce != "" && !strings.EqualFold(ce, "identity") {
 		c.Set(fiber.HeaderAcceptEncoding, "identity")
-		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, detail: "The request body must not be compressed (no Content-Encoding is supported)"}
+		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, code: codeUnsupportedEncoding, detail: "The request body must not be compressed (no Content-Encoding is supported)"}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badRequest("The request body is empty; send a JSON object")
+		return nil, badRequest(codeMalformedJSON, "The request body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, badRequest("The request body is not valid JSON")
+		return nil, badRequest(codeMalformedJSON, "The request body is not valid JSON")
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, badRequest("The request body must be a JSON object")
+		return nil, badRequest(codeMalformedJSON, "The request body must be a JSON object")
 	}
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -60,26 +60,26 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, badRequest("The request body is not valid JSON")
+			return nil, badRequest(codeMalformedJSON, "The request body is not valid JSON")
 		}
 		key, ok := tok.(string)
 		if !ok {
-			return nil, badRequest("The request body is not valid JSON")
+			return nil, badRequest(codeMalformedJSON, "The request body is not valid JSON")
 		}
 		if seen[key] {
-			return nil, badRequest("The request body repeats the field " + quoteField(key))
+			return nil, badRequest(codeDuplicateField, "The request body repeats the field "+quoteField(key))
 		}
 		seen[key] = true
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, badRequest("The request body is not valid JSON")
+			return nil, badRequest(codeMalformedJSON, "The request body is not valid JSON")
 		}
 		if !want[key] {
 			continue
 		}
 		var v string
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-			return nil, badRequest("The field " + quoteField(key) + " must be a JSON string")
+			return nil, badRequest(codeFieldNotString, "The field "+quoteField(key)+" must be a JSON string")
 		}
 		if !validUTF8Literal(raw) {
 			return nil, notUTF8(key)
@@ -87,10 +87,10 @@ func jsonStrings(c *fiber.Ctx, names ...string) (map[string]string, error) {
 		out[key] = v
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, badRequest("The request body is not valid JSON")
+		return nil, badRequest(codeMalformedJSON, "The request body is not valid JSON")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest("The request body has data after the JSON object")
+		return nil, badRequest(codeMalformedJSON, "The request body has data after the JSON object")
 	}
 	return out, nil
 }
@@ -100,7 +100,7 @@ func requireFields(got map[string]string, names ...string) error {
 	var missing []fieldError
 	for _, n := range names {
 		if _, ok := got[n]; !ok {
-			missing = append(missing, fieldError{Field: n, Message: "This field is required"})
+			missing = append(missing, newFieldError(n, domain.ReasonFieldRequired, "This field is required"))
 		}
 	}
 	if len(missing) == 0 {
@@ -117,7 +117,11 @@ func requireFields(got map[string]string, names ...string) error {
 		}
 		detail += sep + m.Field
 	}
-	return &requestError{status: fiber.StatusUnprocessableEntity, detail: detail, fields: missing}
+	code := domain.ReasonFieldRequired
+	if len(missing) > 1 {
+		code = domain.ReasonValidationFailed
+	}
+	return &requestError{status: fiber.StatusUnprocessableEntity, code: code, detail: detail, fields: missing}
 }
 
 // quoteField quotes a client-supplied key for an error message, cut short
@@ -188,6 +192,6 @@ func notUTF8(field string) error {
 	if strings.Contains(field, "password") {
 		return domain.ErrPasswordNotUTF8
 	}
-	return &requestError{status: fiber.StatusUnprocessableEntity, detail: "The field " + quoteField(field) + " must be valid UTF-8 text",
-		fields: []fieldError{{Field: field, Message: "Must be valid UTF-8 text"}}}
+	return &requestError{status: fiber.StatusUnprocessableEntity, code: codeFieldNotUTF8, detail: "The field " + quoteField(field) + " must be valid UTF-8 text",
+		fields: []fieldError{newFieldError(field, codeFieldNotUTF8, "Must be valid UTF-8 text")}}
 }

@@ -160,7 +160,7 @@ func (s *server) bearer(c *fiber.Ctx) (string, error) {
 	if !ok {
 		// RFC 6750 §3.1: no error code when the request had no token.
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authd"`)
-		return "", &requestError{status: fiber.StatusUnauthorized, detail: "A bearer access token is required"}
+		return "", &requestError{status: fiber.StatusUnauthorized, code: codeTokenRequired, detail: "A bearer access token is required"}
 	}
 	return token, nil
 }
@@ -209,7 +209,7 @@ func (s *server) readyz(c *fiber.Ctx) error {
 		}
 	}
 	sort.Strings(notOK)
-	p := newProblem(c, fiber.StatusServiceUnavailable, "Not ready: "+strings.Join(notOK, ", "))
+	p := newProblem(c, fiber.StatusServiceUnavailable, codeNotReady, "Not ready: "+strings.Join(notOK, ", "))
 	p.Checks = checks
 	return writeProblem(c, p)
 }

@@ -802,6 +802,7 @@ type harnessConfig struct {
 	sessions       ports.SessionRepository // nil means the harness's fakeSessions
 	cors           []string
 	requestTimeout time.Duration
+	readTimeout    time.Duration
 	sessionTTL     time.Duration // 0 means app's default
 	limits         app.Limits
 	trusted        []netip.Prefix
@@ -921,6 +922,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		OpenAPI:        docs.OpenAPI,
 		JWKS:           hc.jwks,
 		RequestTimeout: hc.requestTimeout,
+		ReadTimeout:    hc.readTimeout,
 		TrustedProxies: hc.trusted,
 		Observe:        h.metrics.observe,
 		Metrics:        h.metrics,
@@ -1137,8 +1139,12 @@ func wantProblem(t *testing.T, r *response, status int) map[string]any {
 		t.Errorf("Content-Type = %q, want application/problem+json", r.header.Get("Content-Type"))
 	}
 	p := decodeObject(t, r)
-	if p["type"] != "about:blank" {
-		t.Errorf("type = %v, want about:blank", p["type"])
+	code, _ := p["code"].(string)
+	if !slices.Contains(httpapi.ProblemCodes(), code) {
+		t.Errorf("code = %#v, want one of httpapi.ProblemCodes()", p["code"])
+	}
+	if want := problemTypeBase + code; p["type"] != want {
+		t.Errorf("type = %v, want %q", p["type"], want)
 	}
 	if want := http.StatusText(status); p["title"] != want {
 		t.Errorf("title = %v, want %q", p["title"], want)
@@ -1159,8 +1165,37 @@ func wantProblem(t *testing.T, r *response, status int) map[string]any {
 	return p
 }
 
+// problemTypeBase is what a problem's type URI is, before its code: the
+// code's entry in docs/errors.md.
+const problemTypeBase = "https://github.com/authd/authd/blob/main/docs/errors.md#"
+
+// wantCode fails the test unless problem p has this code.
+func wantCode(t *testing.T, p map[string]any, code string) {
+	t.Helper()
+	if p["code"] != code {
+		t.Errorf("code = %#v, want %q (detail %q)", p["code"], code, p["detail"])
+	}
+}
+
+// wantFieldCodes fails the test unless the 422 problem p's errors carry
+// these codes, in order.
+func wantFieldCodes(t *testing.T, p map[string]any, codes ...string) {
+	t.Helper()
+	list, _ := p["errors"].([]any)
+	var got []string
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		c, _ := m["code"].(string)
+		got = append(got, c)
+	}
+	if !slices.Equal(got, codes) {
+		t.Errorf("errors carry codes %q, want %q", got, codes)
+	}
+}
+
 // wantFields checks a 422 problem's errors list names exactly these
-// fields, each with a non-empty message.
+// fields, each with a listed code and a non-empty detail, repeated in
+// message for older clients.
 func wantFields(t *testing.T, p map[string]any, fields ...string) {
 	t.Helper()
 	list, ok := p["errors"].([]any)
@@ -1170,13 +1205,14 @@ func wantFields(t *testing.T, p map[string]any, fields ...string) {
 	var got []string
 	for _, e := range list {
 		m, ok := e.(map[string]any)
-		if !ok || len(m) != 2 {
-			t.Fatalf("errors item = %#v, want exactly {field, message}", e)
+		if !ok || len(m) != 4 {
+			t.Fatalf("errors item = %#v, want exactly {field, code, detail, message}", e)
 		}
 		f, _ := m["field"].(string)
-		msg, _ := m["message"].(string)
-		if f == "" || msg == "" {
-			t.Fatalf("errors item = %#v, want non-empty field and message", e)
+		code, _ := m["code"].(string)
+		detail, _ := m["detail"].(string)
+		if f == "" || detail == "" || m["message"] != detail || !slices.Contains(httpapi.ProblemCodes(), code) {
+			t.Fatalf("errors item = %#v, want a field, a listed code, and a non-empty detail repeated in message", e)
 		}
 		got = append(got, f)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	httpapi "github.com/authd/authd/adapters/http"
 	"github.com/authd/authd/docs"
 )
 
@@ -26,6 +27,10 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		if err := checkObservedStatuses(); err != nil {
 			fmt.Fprintf(os.Stderr, "--- FAIL: observed statuses vs docs/openapi.yaml\n%v\nFAIL\n", err)
+			code = 1
+		}
+		if err := checkObservedCodes(); err != nil {
+			fmt.Fprintf(os.Stderr, "--- FAIL: observed problem codes vs docs/errors.md\n%v\nFAIL\n", err)
 			code = 1
 		}
 	}
@@ -138,26 +143,27 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 }
 
 // expectedStatuses is what the tests in this package observe for each
-// operation, and 431, which fasthttp sends for any path when the headers
-// overflow its read buffer (TestHeadersTooLarge); the document must list
-// at least these.
+// operation, and 431 and 408, which fasthttp sends for any path when the
+// headers overflow its read buffer (TestHeadersTooLarge) or the request
+// does not arrive within the read timeout (TestEveryProblemCodeIsProduced);
+// the document must list at least these.
 var expectedStatuses = map[string][]int{
-	"POST /api/v1/auth/register":            {201, 400, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/login":               {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/refresh":             {200, 400, 401, 405, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/logout":              {204, 400, 405, 413, 415, 422, 429, 431, 503},
-	"POST /api/v1/auth/logout/all":          {204, 401, 405, 429, 431, 503},
-	"GET /api/v1/users/me":                  {200, 401, 405, 431, 503},
-	"DELETE /api/v1/users/me":               {204, 401, 403, 422},
-	"GET /api/v1/users/me/sessions":         {200, 401},
-	"DELETE /api/v1/users/me/sessions/{id}": {204, 404},
-	"GET /healthz":                          {200, 405, 431},
-	"GET /readyz":                           {200, 405, 431, 503},
-	"GET /openapi.yaml":                     {200, 405, 431},
-	"GET /.well-known/jwks.json":            {200, 405, 431},
-	"GET /docs":                             {200, 304, 405, 431},
-	"GET /docs/{asset}":                     {200, 304, 404, 405, 431},
-	"GET /metrics":                          {200, 404, 405, 431},
+	"POST /api/v1/auth/register":            {201, 400, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/login":               {200, 400, 401, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/refresh":             {200, 400, 401, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/logout":              {204, 400, 405, 408, 413, 415, 422, 429, 431, 503},
+	"POST /api/v1/auth/logout/all":          {204, 401, 405, 408, 429, 431, 503},
+	"GET /api/v1/users/me":                  {200, 401, 405, 408, 431, 503},
+	"DELETE /api/v1/users/me":               {204, 401, 403, 408, 422},
+	"GET /api/v1/users/me/sessions":         {200, 401, 408},
+	"DELETE /api/v1/users/me/sessions/{id}": {204, 404, 408},
+	"GET /healthz":                          {200, 405, 408, 431},
+	"GET /readyz":                           {200, 405, 408, 431, 503},
+	"GET /openapi.yaml":                     {200, 405, 408, 431},
+	"GET /.well-known/jwks.json":            {200, 405, 408, 431},
+	"GET /docs":                             {200, 304, 405, 408, 431},
+	"GET /docs/{asset}":                     {200, 304, 404, 405, 408, 431},
+	"GET /metrics":                          {200, 404, 405, 408, 431},
 }
 
 func TestOpenAPIDocumentsObservedStatuses(t *testing.T) {
@@ -294,8 +300,12 @@ func TestOpenAPIProblemExamples(t *testing.T) {
 					if v["title"] != http.StatusText(status) {
 						t.Errorf("%s: title = %#v, want %q as sent", where, v["title"], http.StatusText(status))
 					}
-					if v["type"] != "about:blank" {
-						t.Errorf("%s: type = %#v, want about:blank", where, v["type"])
+					code, _ := v["code"].(string)
+					if !slices.Contains(httpapi.ProblemCodes(), code) {
+						t.Errorf("%s: code = %#v, want one of httpapi.ProblemCodes()", where, v["code"])
+					}
+					if v["type"] != problemTypeBase+code {
+						t.Errorf("%s: type = %#v, want %q", where, v["type"], problemTypeBase+code)
 					}
 					if _, ok := v["request_id"].(string); !ok {
 						t.Errorf("%s: no request_id", where)

@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,56 +32,112 @@ var codeStatus = map[string]int{
 	domain.EINTERNAL:     fiber.StatusInternalServerError,
 }
 
-// fiberDetail replaces the text of errors Fiber raises itself, which can
-// echo request data, with fixed human sentences.
-var fiberDetail = map[int]string{
-	fiber.StatusBadRequest:                  "The request could not be parsed",
-	fiber.StatusNotFound:                    "No resource exists at this path",
-	fiber.StatusMethodNotAllowed:            "This method is not allowed on this path",
-	fiber.StatusRequestTimeout:              "The request took too long to arrive",
-	fiber.StatusRequestEntityTooLarge:       "The request body exceeds the 64 KiB limit",
-	fiber.StatusRequestHeaderFieldsTooLarge: "The request headers are too large",
-	fiber.StatusUnsupportedMediaType:        "The request body must be JSON",
-	fiber.StatusNotImplemented:              "This request method is not supported",
+// problemTypeBase, followed by a problem's code, is its type URI: the
+// entry for that code in docs/errors.md. Clients compare it, or the code,
+// as a string; nothing needs to fetch it (RFC 9457 §3.1.1).
+const problemTypeBase = "https://github.com/authd/authd/blob/main/docs/errors.md#"
+
+// The codes of problems this adapter raises about the request itself; the
+// rest are the domain's reasons (domain.Reasons). docs/errors.md says what
+// each means.
+const (
+	codeMalformedJSON        = "malformed_json"
+	codeDuplicateField       = "duplicate_field"
+	codeFieldNotString       = "field_not_string"
+	codeFieldNotUTF8         = "field_not_utf8"
+	codeUnsupportedMediaType = "unsupported_media_type"
+	codeUnsupportedEncoding  = "unsupported_content_encoding"
+	codeTokenRequired        = "token_required"
+	codeBadRequest           = "bad_request"
+	codeMethodNotAllowed     = "method_not_allowed"
+	codeNotImplemented       = "not_implemented"
+	codeRequestTimeout       = "request_timeout"
+	codePayloadTooLarge      = "payload_too_large"
+	codeHeadersTooLarge      = "headers_too_large"
+	codeNotReady             = "not_ready"
+)
+
+var adapterCodes = []string{
+	codeMalformedJSON, codeDuplicateField, codeFieldNotString, codeFieldNotUTF8,
+	codeUnsupportedMediaType, codeUnsupportedEncoding, codeTokenRequired,
+	codeBadRequest, codeMethodNotAllowed, codeNotImplemented, codeRequestTimeout,
+	codePayloadTooLarge, codeHeadersTooLarge, codeNotReady,
 }
 
-// problem is an RFC 9457 problem details object, plus the request id and,
-// for validation failures, the per-field errors.
+// ProblemCodes returns, sorted, every code a problem from this adapter
+// can carry, at the top level or in a field error: the domain's reasons
+// and the adapter's own. docs/errors.md and the OpenAPI document list
+// exactly these; the tests hold both to this list and check that each is
+// produced.
+func ProblemCodes() []string {
+	codes := slices.Concat(domain.Reasons, adapterCodes)
+	slices.Sort(codes)
+	return slices.Compact(codes)
+}
+
+// fiberProblem is the code and the fixed human sentence for an error Fiber
+// raises itself, whose own text can echo request data.
+type fiberProblem struct{ code, detail string }
+
+var fiberProblems = map[int]fiberProblem{
+	fiber.StatusBadRequest:                  {codeBadRequest, "The request could not be parsed"},
+	fiber.StatusNotFound:                    {domain.ReasonNotFound, "No resource exists at this path"},
+	fiber.StatusMethodNotAllowed:            {codeMethodNotAllowed, "This method is not allowed on this path"},
+	fiber.StatusRequestTimeout:              {codeRequestTimeout, "The request took too long to arrive"},
+	fiber.StatusRequestEntityTooLarge:       {codePayloadTooLarge, "The request body exceeds the 64 KiB limit"},
+	fiber.StatusRequestHeaderFieldsTooLarge: {codeHeadersTooLarge, "The request headers are too large"},
+	fiber.StatusUnsupportedMediaType:        {codeUnsupportedMediaType, "The request body must be JSON"},
+	fiber.StatusNotImplemented:              {codeNotImplemented, "This request method is not supported"},
+}
+
+// problem is an RFC 9457 problem details object, plus the stable code,
+// the request id and, for validation failures, the per-field errors.
 type problem struct {
 	Type      string            `json:"type"`
 	Title     string            `json:"title"`
 	Status    int               `json:"status"`
 	Detail    string            `json:"detail"`
+	Code      string            `json:"code"`
 	RequestID string            `json:"request_id,omitempty"`
 	Errors    []fieldError      `json:"errors,omitempty"`
 	Checks    map[string]string `json:"checks,omitempty"`
 }
 
+// fieldError is one invalid field. Message repeats Detail: it is the
+// member's name before codes were added, kept for the clients that read it.
 type fieldError struct {
 	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Detail  string `json:"detail"`
 	Message string `json:"message"`
+}
+
+func newFieldError(field, code, detail string) fieldError {
+	return fieldError{Field: field, Code: code, Detail: detail, Message: detail}
 }
 
 // requestError is an error the HTTP adapter raises about the request
 // itself (bad JSON, wrong media type); its detail is written for clients.
 type requestError struct {
 	status int
+	code   string
 	detail string
 	fields []fieldError
 }
 
 func (e *requestError) Error() string { return e.detail }
 
-func badRequest(detail string) error {
-	return &requestError{status: fiber.StatusBadRequest, detail: detail}
+func badRequest(code, detail string) error {
+	return &requestError{status: fiber.StatusBadRequest, code: code, detail: detail}
 }
 
-func newProblem(c *fiber.Ctx, status int, detail string) problem {
+func newProblem(c *fiber.Ctx, status int, code, detail string) problem {
 	return problem{
-		Type:      "about:blank",
+		Type:      problemTypeBase + code,
 		Title:     statusTitle(status),
 		Status:    status,
 		Detail:    detail,
+		Code:      code,
 		RequestID: requestID(c),
 	}
 }
@@ -129,16 +186,19 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	switch {
 	case errors.As(err, &re):
-		p = newProblem(c, re.status, re.detail)
+		p = newProblem(c, re.status, re.code, re.detail)
 		p.Errors = re.fields
 	case errors.As(err, &fe):
 		status = fe.Code
 		if c.Method() == methodOther && status == fiber.StatusNotFound {
 			status = fiber.StatusNotImplemented
 		}
-		detail, ok := fiberDetail[status]
+		fp, ok := fiberProblems[status]
 		if !ok {
-			detail = statusTitle(status)
+			fp = fiberProblem{codeBadRequest, statusTitle(status)}
+			if status >= 500 {
+				fp.code = domain.ReasonInternal
+			}
 		}
 		if status == fiber.StatusMethodNotAllowed {
 			if allow := s.allowed[c.Path()]; allow != "" {
@@ -148,19 +208,23 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		if status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed || status == fiber.StatusNotImplemented {
 			c.Locals(localRoute, "unmatched")
 		}
-		p = newProblem(c, status, detail)
+		p = newProblem(c, status, fp.code, fp.detail)
 	default:
-		code := domain.ErrorCode(err)
+		code, reason := domain.ErrorCode(err), domain.ErrorReason(err)
 		status, known := codeStatus[code]
 		if !known {
 			// A code this table lacks is a bug; it must not become
 			// status 0 or a guess. The access line carries the cause.
-			code, status = domain.EINTERNAL, fiber.StatusInternalServerError
+			code, reason, status = domain.EINTERNAL, domain.ReasonInternal, fiber.StatusInternalServerError
 			err = fmt.Errorf("http: no status for domain error code %q: %w", domain.ErrorCode(err), err)
 		}
-		p = newProblem(c, status, domain.ErrorMessage(err))
+		p = newProblem(c, status, reason, domain.ErrorMessage(err))
 		for _, f := range domain.ErrorFields(err) {
-			p.Errors = append(p.Errors, fieldError{Field: f.Field, Message: f.Message})
+			fr := f.Reason
+			if fr == "" {
+				fr = domain.ReasonValidationFailed
+			}
+			p.Errors = append(p.Errors, newFieldError(f.Field, fr, f.Message))
 		}
 		if code == domain.EINTERNAL {
 			p.Detail = "An internal error occurred; the request id identifies it in the logs"

@@ -37,6 +37,7 @@ func loadSpec(t testing.TB) *openapitest.Spec {
 func checkResponse(t testing.TB, req *http.Request, r *response) {
 	t.Helper()
 	observe(req.Method, validateResponse(t, req, r), r.status)
+	observeProblem(r)
 }
 
 // validateResponse is checkResponse without the record. It returns the

@@ -183,6 +183,7 @@ func (i *Issuer) Issue(userID int64, sessionID string, now, notAfter time.Time) 
 		if !exp.After(now) {
 			return ports.AccessToken{}, &domain.Error{
 				Code:    domain.ErrSessionEnded.Code,
+				Reason:  domain.ErrSessionEnded.Reason,
 				Message: domain.ErrSessionEnded.Message,
 				Err:     fmt.Errorf("jwt: session ends at %s, not after %s", notAfter.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339)),
 			}
@@ -280,5 +281,5 @@ func isAccessTokenType(typ string) bool {
 }
 
 func invalid(cause error) error {
-	return &domain.Error{Code: domain.EUNAUTHORIZED, Message: domain.ErrInvalidToken.Message, Err: cause}
+	return domain.WithCause(domain.ErrInvalidToken, cause)
 }

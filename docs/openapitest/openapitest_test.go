@@ -43,7 +43,7 @@ func fakeAuthd(t *testing.T, status int, contentType, body string, extra ...stri
 	return srv.URL
 }
 
-const notFoundProblem = `{"type":"about:blank","title":"Not Found","status":404,"detail":"No resource exists at this path","request_id":"self-test-1"}`
+const notFoundProblem = `{"type":"https://github.com/authd/authd/blob/main/docs/errors.md#not_found","title":"Not Found","status":404,"detail":"No resource exists at this path","code":"not_found","request_id":"self-test-1"}`
 
 // TestTransportCatchesUndocumentedResponses: responses the document does
 // not describe fail the test that got them, and the responses it does
@@ -63,6 +63,9 @@ func TestTransportCatchesUndocumentedResponses(t *testing.T) {
 		{name: "schema mismatch: wrong value", path: "/healthz", status: 200, contentType: "application/json", body: `{"status":"fine"}`, wantErr: "does not match"},
 		{name: "schema mismatch: extra member", path: "/healthz", status: 200, contentType: "application/json", body: `{"status":"ok","debug":true}`, wantErr: "does not match"},
 		{name: "schema mismatch: problem without status", path: "/nowhere", status: 404, contentType: "application/problem+json", body: strings.Replace(notFoundProblem, `"status":404,`, "", 1), wantErr: "does not match"},
+		{name: "schema mismatch: problem with an unlisted code", path: "/nowhere", status: 404, contentType: "application/problem+json", body: strings.ReplaceAll(notFoundProblem, "not_found", "no_such_code"), wantErr: "does not match"},
+		{name: "schema mismatch: problem without a code", path: "/nowhere", status: 404, contentType: "application/problem+json", body: strings.Replace(notFoundProblem, `"code":"not_found",`, "", 1), wantErr: "does not match"},
+		{name: "schema mismatch: problem with about:blank", path: "/nowhere", status: 404, contentType: "application/problem+json", body: strings.Replace(notFoundProblem, "https://github.com/authd/authd/blob/main/docs/errors.md#not_found", "about:blank", 1), wantErr: "does not match"},
 		{name: "wrong content type", path: "/healthz", status: 200, contentType: "text/plain", body: `ok`, wantErr: "does not match"},
 		{name: "undocumented header", path: "/healthz", status: 200, contentType: "application/json", body: `{"status":"ok"}`, extra: []string{"X-Debug", "1"}, wantErr: "does not describe"},
 	} {
