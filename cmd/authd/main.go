@@ -4,6 +4,7 @@
 //	authd migrate up           apply every pending migration
 //	authd migrate down [N]     roll back N migrations (default 1)
 //	authd migrate version      print the schema version
+//	authd users ...            find, deactivate, activate, sign out or delete users (authd users for help)
 package main
 
 import (
@@ -25,6 +26,9 @@ func main() {
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "authd:", err)
 		stop()
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -43,10 +47,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "migrate":
 			return runMigrate(ctx, cfg, args[1:], stdout)
+		case "users":
+			return runUsers(ctx, cfg, args[1:], stdout, stderr)
 		case "serve":
 			args = args[1:]
 		default:
-			return fmt.Errorf("unknown command %q (want serve or migrate)", args[0])
+			return usageError{fmt.Sprintf("unknown command %q (want serve, migrate or users)", args[0])}
 		}
 	}
 	if len(args) > 0 {

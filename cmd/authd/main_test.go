@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -730,6 +731,7 @@ func TestBinary(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "authd.db")); err != nil {
 		t.Errorf("default database file: %v", err)
 	}
+	testOperatorBinary(t, bin, dir, c)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -871,5 +873,53 @@ func TestStopRightAfterListening(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("round %d: run did not return after cancel", i)
 		}
+	}
+}
+
+// testOperatorBinary runs `authd users` as its own process beside the
+// running server, on the same SQLite file: exit codes scripts can trust,
+// one-line errors, JSON that parses, and a deactivation the server honours
+// on its next request.
+func testOperatorBinary(t *testing.T, bin, dir string, c client) {
+	t.Helper()
+	cli := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, append([]string{"users"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "AUTHD_BCRYPT_COST=4")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, out.String(), errb.String()
+	}
+	code, out, _ := cli("show", "bin@example.com", "--json")
+	var shown map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || shown["email"] != "bin@example.com" || shown["live_sessions"] != float64(1) {
+		t.Errorf("users show --json: exit %d, %q", code, out)
+	}
+	code, out, stderr := cli("show", "nobody@example.com")
+	if code != 1 || out != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "no user") {
+		t.Errorf("unknown user: exit %d, stdout %q, stderr %q; want 1 and one line", code, out, stderr)
+	}
+	if code, _, _ := cli("frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	if code, _, _ := cli("delete", "bin@example.com"); code != 2 {
+		t.Errorf("delete without --yes: exit %d, want 2", code)
+	}
+	if code, out, _ := cli("deactivate", "bin@example.com"); code != 0 || !strings.Contains(out, "inactive") {
+		t.Errorf("deactivate: exit %d, %q", code, out)
+	}
+	if r := c.do("POST", "/api/v1/auth/login", `{"email":"bin@example.com","password":"binary password"}`); r.status != 401 {
+		t.Errorf("login after the CLI deactivated the user: %d, want 401", r.status)
+	}
+	if code, _, _ := cli("activate", "bin@example.com"); code != 0 {
+		t.Errorf("activate: exit %d", code)
 	}
 }
