@@ -316,6 +316,11 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	if len(refresh) < 43 || tok["refresh_expires_in"] != float64(30*24*3600) {
 		t.Errorf("login refresh fields: %s", r.body)
 	}
+	device := str(t, tok, "device_token")
+	// A login that presents it keeps the device (and never logs it).
+	if r := c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"`+password+`","device_token":"`+device+`"}`); r.status != 200 {
+		t.Fatalf("login with a device token: %d %s", r.status, r.body)
+	}
 
 	// Wrong password and unknown email look the same.
 	wrong := c.do("POST", "/api/v1/auth/login", `{"email":"alice@example.com","password":"wrong password"}`)
@@ -425,7 +430,7 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	// No secret reached the log.
 	out := logs.String()
 	sig := access[strings.LastIndexByte(access, '.')+1:]
-	for _, secret := range []string{password, "wrong password", access, sig, refresh, next, newAccess, "e2e-secret-that-is-at-least-32-bytes-long", "$2a$", "YWxpY2U6cGFzcw=="} {
+	for _, secret := range []string{password, "wrong password", access, sig, refresh, next, newAccess, device, device[strings.LastIndexByte(device, '.')+1:], "e2e-secret-that-is-at-least-32-bytes-long", "$2a$", "YWxpY2U6cGFzcw=="} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains a secret %q", secret)
 		}
