@@ -41,18 +41,13 @@ func adminClient(t *testing.T, in *instance) client {
 // the public port.
 func TestAdminAPI(t *testing.T) {
 	for name, newDB := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			in := start(t, map[string]string{
-				"AUTHD_DATABASE_URL": newDB(t),
-				"AUTHD_ADMIN_ADDR":   "127.0.0.1:0",
-				"AUTHD_ADMIN_TOKEN":  testAdminKey,
-			})
-			testAdminAPI(t, in, adminClient(t, in))
-		})
+		t.Run(name, func(t *testing.T) { testAdminAPI(t, newDB(t)) })
 	}
 }
 
-func testAdminAPI(t *testing.T, in *instance, adm client) {
+func testAdminAPI(t *testing.T, dbURL string) {
+	in := start(t, map[string]string{"AUTHD_DATABASE_URL": dbURL, "AUTHD_ADMIN_ADDR": "127.0.0.1:0", "AUTHD_ADMIN_TOKEN": testAdminKey})
+	adm := adminClient(t, in)
 	const creds = `{"email":"ops@example.com","password":"kx7-Qm2z-long"}`
 	key := []string{"Authorization", "Bearer " + testAdminKey}
 	if adm.base == in.base {

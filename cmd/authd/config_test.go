@@ -578,16 +578,7 @@ func TestAdminConfiguration(t *testing.T) {
 		t.Errorf("two :0 listeners, a short key in development: %v", err)
 	}
 	prod := map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SECRET": "prod-secret-Zq8vN3xR7tL2mK9pW4hJ6bF1cD5gS0yE"}
-	vars := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range prod {
-			m[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	vars := func(kv ...string) map[string]string { return with(prod, kv...) }
 	if _, err := loadConfig(env(vars("AUTHD_ADMIN_ADDR", "127.0.0.1:8081", "AUTHD_ADMIN_TOKEN", key))); err != nil {
 		t.Errorf("production with a good key: %v", err)
 	}
