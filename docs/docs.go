@@ -8,3 +8,8 @@ import _ "embed"
 //
 //go:embed openapi.yaml
 var OpenAPI []byte
+
+// AdminOpenAPI is docs/admin-openapi.yaml, the admin listener's document.
+//
+//go:embed admin-openapi.yaml
+var AdminOpenAPI []byte

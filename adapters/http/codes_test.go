@@ -296,6 +296,12 @@ func TestEveryProblemCodeIsProduced(t *testing.T) {
 			return rawExchange(h.t, addr, http.MethodPost, loginPath,
 				"POST "+loginPath+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: twelve\r\n\r\n{}")
 		}},
+		{code: "admin_token_required", status: 401, send: func(h *harness) *response {
+			return adminReq(h, http.MethodGet, "/admin/v1/users", "Authorization", "Bearer not-the-key")
+		}},
+		{code: "invalid_parameter", status: 422, fields: []string{"invalid_parameter"}, send: func(h *harness) *response {
+			return adminReq(h, http.MethodGet, "/admin/v1/users?limit=0")
+		}},
 		{code: "invalid_credentials", status: 401, send: func(h *harness) *response { return h.post(loginPath, credsJSON("nobody@example.com", good)) }},
 		{code: "token_required", status: 401, send: func(h *harness) *response { return h.get(mePath) }},
 		{code: "invalid_token", status: 401, send: func(h *harness) *response { return h.get(mePath, "Authorization", "Bearer not-a-token") }},

@@ -558,7 +558,8 @@ func (f *fakeEvents) Record(ctx context.Context, e ports.SecurityEvent) {
 	f.log.LogAttrs(ctx, slog.LevelWarn, "security event",
 		slog.String("event", string(e.Name)), slog.String("request_id", ports.RequestIDFrom(ctx)),
 		slog.String("client_ip", ports.ClientFrom(ctx)), slog.Int64("user_id", e.UserID),
-		slog.String("session_id", e.SessionID), slog.String("reason", string(e.Reason)))
+		slog.String("session_id", e.SessionID), slog.String("reason", string(e.Reason)),
+		slog.String("actor", ports.ActorFrom(ctx)))
 }
 
 // names returns the recorded events' names in order.

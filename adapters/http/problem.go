@@ -55,6 +55,8 @@ const (
 	codePayloadTooLarge      = "payload_too_large"
 	codeHeadersTooLarge      = "headers_too_large"
 	codeNotReady             = "not_ready"
+	codeAdminTokenRequired   = "admin_token_required"
+	codeInvalidParameter     = "invalid_parameter"
 )
 
 var adapterCodes = []string{
@@ -62,6 +64,7 @@ var adapterCodes = []string{
 	codeUnsupportedMediaType, codeUnsupportedEncoding, codeTokenRequired,
 	codeBadRequest, codeMethodNotAllowed, codeNotImplemented, codeRequestTimeout,
 	codePayloadTooLarge, codeHeadersTooLarge, codeNotReady,
+	codeAdminTokenRequired, codeInvalidParameter,
 }
 
 // ProblemCodes returns, sorted, every code a problem from this adapter

@@ -105,28 +105,7 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 		}
 	}
 	s := &server{svc: svc, log: logger, cfg: cfg}
-	f := fiber.New(fiber.Config{
-		AppName: "authd",
-		// Every method Fiber does not know is rewritten to methodOther
-		// (see answerUnknownMethods), which must be routable for the
-		// middleware to run.
-		RequestMethods: append(slices.Clone(fiber.DefaultMethods), methodOther),
-		ErrorHandler:   s.errorHandler,
-		BodyLimit:      BodyLimit,
-		// The API takes JSON only. Left on, fasthttp parses any multipart
-		// body before routing, so a malformed one is a 400 instead of the
-		// documented 415, and a well-formed one is parsed for nothing.
-		DisablePreParseMultipartForm: true,
-		CaseSensitive:                true,
-		DisableStartupMessage:        true,
-		ReadTimeout:                  cfg.ReadTimeout,
-		WriteTimeout:                 cfg.WriteTimeout,
-		IdleTimeout:                  cfg.IdleTimeout,
-	})
-	if c := cfg.Requests; c != nil {
-		f.Use(func(ctx *fiber.Ctx) error { c.Started.Add(1); defer c.Completed.Add(1); return ctx.Next() })
-	}
-	f.Use(s.requestID, s.identifyClient, s.accessLog, recover.New(), s.securityHeaders, s.deadline)
+	f := s.newApp("authd")
 	if len(cfg.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSOrigins, ","),
@@ -161,9 +140,47 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	api.Get("/users/me/sessions", s.mySessions)
 	api.Delete("/users/me/sessions/:id", s.revokeMySession)
 
+	s.finish(f)
+	return f, nil
+}
+
+// newApp returns a Fiber app with the settings and the middleware every
+// listener of authd shares: the error handler, body limit, timeouts,
+// request ids, client address, access log, panic recovery, security
+// headers and request deadline. The caller adds its routes, then calls
+// finish.
+func (s *server) newApp(name string) *fiber.App {
+	cfg := s.cfg
+	f := fiber.New(fiber.Config{
+		AppName: name,
+		// Every method Fiber does not know is rewritten to methodOther
+		// (see answerUnknownMethods), which must be routable for the
+		// middleware to run.
+		RequestMethods: append(slices.Clone(fiber.DefaultMethods), methodOther),
+		ErrorHandler:   s.errorHandler,
+		BodyLimit:      BodyLimit,
+		// The API takes JSON only. Left on, fasthttp parses any multipart
+		// body before routing, so a malformed one is a 400 instead of the
+		// documented 415, and a well-formed one is parsed for nothing.
+		DisablePreParseMultipartForm: true,
+		CaseSensitive:                true,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+	})
+	if c := cfg.Requests; c != nil {
+		f.Use(func(ctx *fiber.Ctx) error { c.Started.Add(1); defer c.Completed.Add(1); return ctx.Next() })
+	}
+	f.Use(s.requestID, s.identifyClient, s.accessLog, recover.New(), s.securityHeaders, s.deadline)
+	return f
+}
+
+// finish completes an app once its routes are in place: 405s name the
+// allowed methods, and unknown methods take the ordinary error path.
+func (s *server) finish(f *fiber.App) {
 	s.allowed = allowHeaders(f)
 	answerUnknownMethods(f)
-	return f, nil
 }
 
 // methodOther stands in for every request method Fiber does not know

@@ -18,6 +18,10 @@ import (
 type config struct {
 	Addr        string
 	MetricsAddr string // GET /metrics on its own listener; "" serves it on Addr
+	// AdminAddr is the admin API's own listener; "" leaves it off.
+	// AdminToken is its bearer key (AUTHD_ADMIN_TOKEN).
+	AdminAddr   string
+	AdminToken  []byte
 	Env         string
 	Database    databaseConfig
 	AutoMigrate bool
@@ -118,6 +122,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	e := &envReader{getenv: getenv}
 	var c config
 	e.server(&c)
+	e.admin(&c) // after server: it needs AUTHD_ADDR and AUTHD_ENV
 	e.database(&c)
 	e.hashing(&c)
 	e.tokens(&c)

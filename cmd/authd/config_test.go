@@ -563,3 +563,40 @@ func TestSecurityConfiguration(t *testing.T) {
 		t.Errorf("development with a weak secret: %v", err)
 	}
 }
+
+func TestAdminConfiguration(t *testing.T) {
+	const key = "admin-key-Zq8vN3xR7tL2mK9pW4hJ6bF1cD5gS0yE"
+	c, err := loadConfig(env(map[string]string{}))
+	if err != nil || c.AdminAddr != "" || c.AdminToken != nil {
+		t.Fatalf("default: addr %q, key set %v, err %v; want the admin API off", c.AdminAddr, c.AdminToken != nil, err)
+	}
+	c, err = loadConfig(env(map[string]string{"AUTHD_ADMIN_ADDR": " 127.0.0.1:8081 ", "AUTHD_ADMIN_TOKEN": key}))
+	if err != nil || c.AdminAddr != "127.0.0.1:8081" || string(c.AdminToken) != key {
+		t.Fatalf("set: addr %q, err %v", c.AdminAddr, err)
+	}
+	if _, err := loadConfig(env(map[string]string{"AUTHD_ADDR": "127.0.0.1:0", "AUTHD_ADMIN_ADDR": "127.0.0.1:0", "AUTHD_ADMIN_TOKEN": "dev"})); err != nil {
+		t.Errorf("two :0 listeners, a short key in development: %v", err)
+	}
+	prod := map[string]string{"AUTHD_ENV": "production", "AUTHD_METRICS_ADDR": "127.0.0.1:9090", "AUTHD_JWT_SECRET": "prod-secret-Zq8vN3xR7tL2mK9pW4hJ6bF1cD5gS0yE"}
+	vars := func(kv ...string) map[string]string { return with(prod, kv...) }
+	if _, err := loadConfig(env(vars("AUTHD_ADMIN_ADDR", "127.0.0.1:8081", "AUTHD_ADMIN_TOKEN", key))); err != nil {
+		t.Errorf("production with a good key: %v", err)
+	}
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"AUTHD_ADMIN_ADDR": "127.0.0.1:8081"}, "AUTHD_ADMIN_TOKEN: is required"},
+		{map[string]string{"AUTHD_ADMIN_ADDR": "8081", "AUTHD_ADMIN_TOKEN": key}, "AUTHD_ADMIN_ADDR"},
+		{map[string]string{"AUTHD_ADDR": ":8080", "AUTHD_ADMIN_ADDR": ":8080", "AUTHD_ADMIN_TOKEN": key}, "AUTHD_ADMIN_ADDR"},
+		{map[string]string{"AUTHD_ADMIN_ADDR": ":8080", "AUTHD_ADMIN_TOKEN": key}, "AUTHD_ADMIN_ADDR"}, // AUTHD_ADDR's default
+		{vars("AUTHD_ADMIN_ADDR", "127.0.0.1:8081", "AUTHD_ADMIN_TOKEN", key[:31]), "AUTHD_ADMIN_TOKEN: must be at least 32 bytes"},
+		{vars("AUTHD_ADMIN_ADDR", "127.0.0.1:8081", "AUTHD_ADMIN_TOKEN", strings.Repeat("ab", 20)), "AUTHD_ADMIN_TOKEN: has only 2 distinct"},
+		{vars("AUTHD_ADMIN_ADDR", "127.0.0.1:8081"), "AUTHD_ADMIN_TOKEN: is required"},
+	} {
+		_, err := loadConfig(env(tc.vars))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.vars, err, tc.want)
+		}
+	}
+}

@@ -82,11 +82,15 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 	if err != nil {
 		return fmt.Errorf("AUTHD_ADDR: %w", err)
 	}
+	as, err := listenAdmin(cfg.AdminAddr, in.admin, logger)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	var ms *metricsServer
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
-			return errors.Join(fmt.Errorf("AUTHD_METRICS_ADDR: %w", err), ln.Close())
+			return errors.Join(fmt.Errorf("AUTHD_METRICS_ADDR: %w", err), ln.Close(), as.shutdown(0))
 		}
 		ms = serveMetrics(mln, in.metrics.Handler())
 		logger.Info("serving metrics", "addr", mln.Addr().String())
@@ -108,15 +112,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, _ io.Writer) er
 		return fmt.Errorf("server stopped: %w", err)
 	case err := <-metricsServed:
 		return fmt.Errorf("metrics server stopped: %w", err)
+	case err := <-as.stopped():
+		return fmt.Errorf("admin server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	return drain(cfg, in, ln, served, ms, logger)
+	return drain(cfg, in, ln, served, ms, as, logger)
 }
 
 // drain shuts down gracefully: /readyz turns 503 first, so load balancers
 // stop sending new requests, then in-flight ones finish; the pools close
 // last (deferred in serve).
-func drain(cfg config, in *service, ln net.Listener, served <-chan error, ms *metricsServer, logger *slog.Logger) error {
+func drain(cfg config, in *service, ln net.Listener, served <-chan error, ms *metricsServer, as *adminServer, logger *slog.Logger) error {
 	in.draining.Start()
 	logger.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "drain_timeout", cfg.ShutdownTimeout.String(),
 		"requests_in_flight", in.requests.Started.Load()-in.requests.Completed.Load())
@@ -129,6 +135,11 @@ func drain(cfg config, in *service, ln net.Listener, served <-chan error, ms *me
 	// leave Serve running on ln for ever. Closing ln ourselves ends it
 	// either way (Serve then returns net.ErrClosed, ignored below).
 	_ = ln.Close()
+	// Operators could still act during the drain; the admin API closes
+	// after the public one.
+	if err := as.shutdown(cfg.ShutdownTimeout); err != nil {
+		return fmt.Errorf("admin shutdown: %w", err)
+	}
 	if ms != nil {
 		// Scrapes went on during the drain; the metrics listener closes last.
 		if err := ms.shutdown(cfg.ShutdownTimeout); err != nil {

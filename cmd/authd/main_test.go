@@ -74,6 +74,9 @@ type client struct {
 	// separate metrics listener, a plain Prometheus endpoint); its
 	// responses are not checked against the document.
 	notAPI bool
+	// spec, when set, is the document responses are checked against
+	// instead of docs/openapi.yaml (the admin listener's).
+	spec *openapitest.Spec
 }
 
 type response struct {
@@ -110,6 +113,9 @@ func (c client) do(method, path, body string, header ...string) response {
 	// Every response from authd's API is checked against
 	// docs/openapi.yaml.
 	hc := openapitest.Client(c.t, nil)
+	if c.spec != nil {
+		hc = &http.Client{Transport: &openapitest.Transport{T: c.t, Spec: c.spec}}
+	}
 	if c.notAPI {
 		hc = http.DefaultClient
 	}

@@ -25,10 +25,11 @@ import (
 	"github.com/authd/authd/ports"
 )
 
-// service is one wired authd: the API, its metrics, and the readiness
+// service is one wired authd: the API, the admin API, its metrics, and the readiness
 // check that turns it away from traffic while it drains.
 type service struct {
 	api      *fiber.App
+	admin    *fiber.App // nil unless AUTHD_ADMIN_ADDR is set
 	metrics  *metrics.Metrics
 	draining *httpapi.Draining
 	// requests counts the requests the server read and answered, for the
@@ -83,19 +84,37 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits)
 	})
 	in := &service{metrics: m, draining: &httpapi.Draining{}, requests: &httpapi.RequestCounts{}}
+	if err := in.apps(cfg, svc, st, breakers, tokens.JWKS(), logger); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// apps builds the public API and, when AUTHD_ADMIN_ADDR is set, the admin
+// API: two Fiber apps over the same use cases.
+func (in *service) apps(cfg config, svc *app.Service, st store, breakers *breaker.Set, jwks []byte, logger *slog.Logger) error {
 	ready := []httpapi.Check{
 		{Name: "database", Run: st.ReadyDatabase},
 		{Name: "migrations", Run: st.ReadyMigrations},
 		{Name: "circuit", Run: breakers.Ready},
 		{Name: "shutdown", Run: in.draining.Check},
 	}
-	hc := httpConfig(cfg, tokens.JWKS(), ready, m)
+	hc := httpConfig(cfg, jwks, ready, in.metrics)
 	hc.Requests = in.requests
-	in.api, err = httpapi.New(hc, svc, logger)
-	if err != nil {
-		return nil, err
+	var err error
+	if in.api, err = httpapi.New(hc, svc, logger); err != nil || cfg.AdminAddr == "" {
+		return err
 	}
-	return in, nil
+	in.admin, err = httpapi.NewAdmin(httpapi.AdminConfig{
+		Token:          cfg.AdminToken,
+		OpenAPI:        docs.AdminOpenAPI,
+		RequestTimeout: cfg.RequestTimeout,
+		ReadTimeout:    cfg.ReadTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		HSTS:           cfg.Env == envProduction,
+	}, svc, logger)
+	return err
 }
 
 // rateLimits picks where rate-limit counters live: in the database when it

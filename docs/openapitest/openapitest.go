@@ -83,19 +83,28 @@ var beforeRouting = map[int]string{
 	http.StatusNotImplemented:              "NotImplemented",
 }
 
-var (
-	specOnce sync.Once
-	spec     *Spec
-	specErr  error
-)
+// loaded is a document parsed once per test binary.
+type loaded struct {
+	once sync.Once
+	spec *Spec
+	err  error
+}
+
+func (l *loaded) get(data []byte) (*Spec, error) {
+	l.once.Do(func() { l.spec, l.err = Parse(data) })
+	return l.spec, l.err
+}
+
+var public, admin loaded
 
 // Load returns the document, loaded once per test binary. It fails when
 // the document does not load or is not valid OpenAPI 3.1 (examples
 // included).
-func Load() (*Spec, error) {
-	specOnce.Do(func() { spec, specErr = Parse(docs.OpenAPI) })
-	return spec, specErr
-}
+func Load() (*Spec, error) { return public.get(docs.OpenAPI) }
+
+// LoadAdmin returns docs/admin-openapi.yaml, the admin listener's
+// document, loaded and validated like Load's.
+func LoadAdmin() (*Spec, error) { return admin.get(docs.AdminOpenAPI) }
 
 var templateParam = regexp.MustCompile(`\{([^/{}]+)\}`)
 
@@ -299,6 +308,9 @@ func checkHeaders(t TB, req *http.Request, r *response, documented openapi3.Head
 type Transport struct {
 	T    TB
 	Base http.RoundTripper // http.DefaultTransport when nil
+	// Spec is the document responses are checked against; nil means
+	// docs/openapi.yaml (Load). LoadAdmin's for the admin listener.
+	Spec *Spec
 	// Observe, when set, is called with the request, the documented path
 	// template it matched (or its path) and the status, after the check.
 	Observe func(req *http.Request, template string, status int)
@@ -319,7 +331,12 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	template := Check(tr.T, req, res.StatusCode, res.Header, body)
+	var template string
+	if tr.Spec != nil {
+		template = tr.Spec.Check(tr.T, req, res.StatusCode, res.Header, body)
+	} else {
+		template = Check(tr.T, req, res.StatusCode, res.Header, body)
+	}
 	if tr.Observe != nil {
 		tr.Observe(req, template, res.StatusCode)
 	}
