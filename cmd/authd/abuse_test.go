@@ -15,8 +15,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/afex/hystrix-go/hystrix"
-
 	"github.com/authd/authd/adapters/postgres/pgtest"
 )
 
@@ -332,13 +330,12 @@ func sha1Hex(s string) string {
 // prefixes leave the process. With the API gone, registration proceeds by
 // default and is 503 when AUTHD_BREACH_CHECK_FAIL_CLOSED=true.
 //
-// Hystrix keeps one "hibp" circuit for the whole test process. The steps
-// run in order in this one test; the few failures at the end stay far
-// below the circuit's 20-request volume threshold, and the outage
-// assertions hold whether or not the circuit is open (either way the check
-// cannot answer).
+// Each run() names its own breach-check circuit (adapters/breaker.Set),
+// so nothing carries over from another test. The steps run in order in
+// this one test; the few failures at the end stay far below the circuit's
+// 20-request volume threshold, and the outage assertions hold whether or
+// not the circuit is open (either way the check cannot answer).
 func TestBreachCheck(t *testing.T) {
-	hystrix.Flush() // a clean circuit even under -count=N
 	const (
 		breached = "velvet thunder umbrella"
 		clean    = "quiet harbour lantern"
