@@ -130,9 +130,11 @@ func TestSetBreaches(t *testing.T) {
 	s := NewSet(nil)
 	var fail atomic.Bool
 	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
 	checker := s.Breaches(breachFunc(func(ctx context.Context, password string) (bool, error) {
 		switch {
 		case password == "hold":
+			entered <- struct{}{}
 			<-release
 			return false, nil
 		case fail.Load():
@@ -142,15 +144,43 @@ func TestSetBreaches(t *testing.T) {
 	}), fast(func(c *Config) { c.MaxConcurrent = 1 }))
 	ctx := context.Background()
 
-	if got, err := checker.Breached(ctx, "breached"); err != nil || !got {
+	// hystrix hands a call's concurrency ticket back asynchronously, after
+	// the call has returned: with MaxConcurrent 1 a call right after
+	// another may still be refused, so each step waits for its ticket.
+	breached := func(pw string) (bool, error) {
+		var got bool
+		var err error
+		eventually(t, 2*time.Second, "a free ticket for "+pw, func() bool {
+			got, err = checker.Breached(ctx, pw)
+			return !errors.Is(err, hystrix.ErrMaxConcurrency)
+		})
+		return got, err
+	}
+	if got, err := breached("breached"); err != nil || !got {
 		t.Errorf("Breached(breached) = %v, %v", got, err)
 	}
-	if got, err := checker.Breached(ctx, "clean"); err != nil || got {
+	if got, err := breached("clean"); err != nil || got {
 		t.Errorf("Breached(clean) = %v, %v", got, err)
 	}
 
 	held := make(chan error, 1)
-	go func() { _, err := checker.Breached(ctx, "hold"); held <- err }()
+	go func() {
+		// Not breached(): t.Fatal must not run on this goroutine.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			_, err := checker.Breached(ctx, "hold")
+			if !errors.Is(err, hystrix.ErrMaxConcurrency) || time.Now().After(deadline) {
+				held <- err
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-entered: // the one ticket is now held
+	case err := <-held:
+		t.Fatalf("the holding check never got a ticket: %v", err)
+	}
 	eventually(t, 2*time.Second, "second check refused", func() bool {
 		_, err := checker.Breached(ctx, "clean")
 		return errors.Is(err, hystrix.ErrMaxConcurrency)
