@@ -3,7 +3,7 @@
 // is treated as internal.
 package ports
 
-//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker,DeviceTokens
+//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker,DeviceTokens,Mailer
 
 import (
 	"context"
