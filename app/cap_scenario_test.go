@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -323,5 +324,40 @@ func TestIPv6ClientBudgets(t *testing.T) {
 	}
 	if err := allow("192.0.2.2"); err != nil {
 		t.Errorf("the next IPv4 address: %v", err)
+	}
+}
+
+// busyHasher refuses every comparison, like a full hashing pool.
+type busyHasher struct{ countingHasher }
+
+func (h *busyHasher) Compare(context.Context, string, string) (bool, error) {
+	return false, domain.Unavailable(errors.New("hashing queue is full"))
+}
+
+// TestRefusedCheckGivesBackItsReservations: a login whose password was
+// never checked (the pool refused it: 503) spends none of the account's
+// budgets, so an overload cannot lock the owner out.
+func TestRefusedCheckGivesBackItsReservations(t *testing.T) {
+	limits := &memLimits{}
+	svc, err := New(Ports{
+		Users:    &lockedUsers{user: domain.RehydrateUser(42, "alice@example.com", "hash:"+capPassword, true, now.Add(-24*time.Hour))},
+		Sessions: lockedSessions{}, Hasher: &busyHasher{}, Tokens: fakeTokens{},
+		SessionTokens: &lockedSessionTokens{}, Clock: &fakeClock{now: now}, Events: &lockedEvents{},
+		RateLimits: limits, Devices: &plainDevices{},
+	}, Config{Limits: capLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ports.WithClient(context.Background(), "198.51.100.9")
+	for range 3 {
+		_, err := svc.Login(ctx, Credentials{Email: "alice@example.com", Password: capPassword})
+		if domain.ErrorCode(err) != domain.EUNAVAILABLE {
+			t.Fatalf("Login = %v, want EUNAVAILABLE", err)
+		}
+	}
+	for _, key := range []string{"acct-cap:alice@example.com", "acct-client:alice@example.com|198.51.100.9"} {
+		if n, _, _ := limits.Count(ctx, key, now); n != 0 {
+			t.Errorf("%s = %d after 3 refused checks, want 0", key, n)
+		}
 	}
 }

@@ -289,6 +289,22 @@ func (g *accountGuard) succeeded(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// abandon gives back what the attempt reserved when its password was
+// never checked.
+func (g *accountGuard) abandon(ctx context.Context) error {
+	if g.disabled {
+		return nil
+	}
+	now := g.s.clock.Now()
+	var errs []error
+	for _, key := range []string{g.pair, g.cap, g.device} {
+		if key != "" {
+			errs = append(errs, g.s.limits.Release(ctx, key, now))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // retryAfter rounds the wait up to whole seconds, at least one.
 func retryAfter(resetAt, now time.Time) time.Duration {
 	d := resetAt.Sub(now)

@@ -83,6 +83,12 @@ func (s *Service) beginLogin(ctx context.Context, c Credentials) (*loginAttempt,
 func (s *Service) verifyPassword(ctx context.Context, a *loginAttempt, raw string) error {
 	ok, upgrade, err := s.comparePassword(ctx, a.hash, raw)
 	if err != nil {
+		// No check happened (the hashing pool refused it, the client went
+		// away): what was reserved for it is given back, or an overload
+		// would spend the owner's budgets.
+		if rerr := a.guard.abandon(ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
 	if a.user == nil || !ok || !a.user.IsActive() {
