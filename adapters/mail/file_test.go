@@ -1,0 +1,88 @@
+package mail_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/adapters/mail"
+	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
+)
+
+func TestFileWritesParseableEML(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox", "mail") // created on demand
+	r, _ := mail.NewRenderer("")
+	f, err := mail.NewFile(dir, "authd <no-reply@example.com>", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("dir: %v %v", fi.Mode(), err)
+	}
+	at := time.Date(2026, 12, 3, 9, 55, 1, 123456789, time.UTC)
+	f.Now = func() time.Time { return at }
+	// Same instant twice: the names must still differ.
+	for range 2 {
+		if err := f.Send(context.Background(), verifyMail()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Now = func() time.Time { return at.Add(time.Second) }
+	if err := f.Send(context.Background(), verifyMail()); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 3 {
+		t.Fatalf("files %v, want 3 (and no temporary file left)", names)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		prefix := "20261203T095501.123456789Z-"
+		if i == 2 {
+			prefix = "20261203T095502.123456789Z-"
+		}
+		if !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, ".eml") {
+			t.Errorf("name %q, want %s<random>.eml", n, prefix)
+		}
+		fi, _ := os.Stat(filepath.Join(dir, n))
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", n, fi.Mode().Perm())
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMessage(t, raw)
+	}
+	if names[0] == names[1] {
+		t.Error("names collide")
+	}
+}
+
+func TestFileUnknownTemplateWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := mail.NewRenderer("")
+	f, err := mail.NewFile(dir, "no-reply@example.com", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Send(context.Background(), ports.Mail{To: "ann@example.com", Template: "nope"})
+	if domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("err %v, want EINVALID", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files written: %v", entries)
+	}
+}
