@@ -141,7 +141,7 @@ func wantRefused(t *testing.T, err, cause error) {
 	if !errors.Is(err, cause) {
 		t.Errorf("err = %v, want it to wrap %v", err, cause)
 	}
-	for _, other := range []error{authbcrypt.ErrQueueFull, authbcrypt.ErrWaitTooLong, context.Canceled, context.DeadlineExceeded} {
+	for _, other := range []error{authbcrypt.ErrQueueFull, authbcrypt.ErrWaitTooLong, authbcrypt.ErrWouldWaitTooLong, context.Canceled, context.DeadlineExceeded} {
 		if other != cause && errors.Is(err, other) {
 			t.Errorf("err = %v also wraps %v", err, other)
 		}
@@ -388,6 +388,8 @@ func TestPoolNoSlotLeak(t *testing.T) {
 				name = "queue full"
 			case errors.Is(err, authbcrypt.ErrWaitTooLong):
 				name = "waited too long"
+			case errors.Is(err, authbcrypt.ErrWouldWaitTooLong):
+				name = "would wait too long"
 			case errors.Is(err, context.Canceled):
 				name = "cancelled"
 			case errors.Is(err, context.DeadlineExceeded):
@@ -454,7 +456,7 @@ func TestPoolSettings(t *testing.T) {
 	defer runtime.GOMAXPROCS(prev)
 	for _, procs := range []int{1, 3} {
 		runtime.GOMAXPROCS(procs)
-		want := authbcrypt.Pool{Workers: procs, Queue: 4 * procs, MaxWait: 2 * time.Second}
+		want := authbcrypt.Pool{Workers: procs, Queue: authbcrypt.DefaultQueue, MaxWait: 2 * time.Second}
 		for name, newHasher := range map[string]func() (*authbcrypt.Hasher, error){
 			"New": func() (*authbcrypt.Hasher, error) { return authbcrypt.New(authbcrypt.MinCost) },
 			"NewWithPool(0s)": func() (*authbcrypt.Hasher, error) {
@@ -473,10 +475,10 @@ func TestPoolSettings(t *testing.T) {
 	runtime.GOMAXPROCS(prev)
 
 	for _, c := range []struct{ in, want authbcrypt.Pool }{
-		{authbcrypt.Pool{Workers: 3}, authbcrypt.Pool{Workers: 3, Queue: 12, MaxWait: 2 * time.Second}},
+		{authbcrypt.Pool{Workers: 3}, authbcrypt.Pool{Workers: 3, Queue: authbcrypt.DefaultQueue, MaxWait: 2 * time.Second}},
 		{authbcrypt.Pool{Workers: 2, Queue: 1, MaxWait: 5 * time.Millisecond}, authbcrypt.Pool{Workers: 2, Queue: 1, MaxWait: 5 * time.Millisecond}},
 		{authbcrypt.Pool{Queue: 7}, authbcrypt.Pool{Workers: prev, Queue: 7, MaxWait: 2 * time.Second}},
-		{authbcrypt.Pool{MaxWait: time.Minute}, authbcrypt.Pool{Workers: prev, Queue: 4 * prev, MaxWait: time.Minute}},
+		{authbcrypt.Pool{MaxWait: time.Minute}, authbcrypt.Pool{Workers: prev, Queue: authbcrypt.DefaultQueue, MaxWait: time.Minute}},
 	} {
 		if got := authbcrypt.EffectivePool(newPoolHasher(t, c.in)); got != c.want {
 			t.Errorf("pool for %+v = %+v, want %+v", c.in, got, c.want)
@@ -484,8 +486,9 @@ func TestPoolSettings(t *testing.T) {
 	}
 }
 
-// The default sizes, seen from outside: GOMAXPROCS calls run, four times
-// as many wait, and the next is refused.
+// The default sizes, seen from outside: GOMAXPROCS calls run, DefaultQueue
+// wait (before any hash is timed nothing is predicted, so only the cap
+// limits), and the next is refused.
 func TestPoolDefaultSizesHold(t *testing.T) {
 	workers := runtime.GOMAXPROCS(0)
 	h := newPoolHasher(t, authbcrypt.Pool{MaxWait: time.Minute})
@@ -499,11 +502,11 @@ func TestPoolDefaultSizesHold(t *testing.T) {
 	for range workers {
 		g.waitEntered(t)
 	}
-	for i := 1; i <= 4*workers; i++ {
+	for i := 1; i <= authbcrypt.DefaultQueue; i++ {
 		calls = append(calls, goCompare(ctx, h))
 		waitFor(t, h, "the call to queue", waiting(i))
 	}
-	wantStats(t, h, workers, 4*workers)
+	wantStats(t, h, workers, authbcrypt.DefaultQueue)
 	wantRefused(t, result(t, goCompare(ctx, h)), authbcrypt.ErrQueueFull)
 
 	for range calls {
