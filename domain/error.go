@@ -92,7 +92,8 @@ type Error struct {
 	Fields  []FieldError
 	Err     error
 	// RetryAfter, for ERATELIMITED, is how long until the client may try
-	// again.
+	// again; for EUNAVAILABLE, when set, how long until there is
+	// predicted to be room (0 leaves the transport's default).
 	RetryAfter time.Duration
 }
 
@@ -137,7 +138,7 @@ func RateLimited(retryAfter time.Duration) *Error {
 	return &Error{Code: ERATELIMITED, Reason: ReasonRateLimited, Message: "Too many attempts; try again later", RetryAfter: retryAfter}
 }
 
-// ErrorRetryAfter returns how long a rate-limited client must wait, or 0.
+// ErrorRetryAfter returns how long a refused client should wait, or 0.
 func ErrorRetryAfter(err error) time.Duration {
 	var e *Error
 	if errors.As(err, &e) {

@@ -56,6 +56,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer h.pool.release()
+	start := h.pool.now()
 	if h.inSlot != nil {
 		h.inSlot("hash")
 	}
@@ -63,6 +64,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bcrypt: hash: %w", err)
 	}
+	h.pool.observe(h.pool.now().Sub(start))
 	return string(b), nil
 }
 
@@ -92,13 +94,21 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 }
 
 // compare runs one comparison in the worker slot acquire took, and
-// releases it.
+// releases it. A comparison against a hash at the configured cost is a
+// sample of one hash's duration for the pool's prediction.
 func (h *Hasher) compare(hash, password string) error {
 	defer h.pool.release()
+	start := h.pool.now()
 	if h.inSlot != nil {
 		h.inSlot("compare")
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	if err == nil || errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		if cost, cerr := bcrypt.Cost([]byte(hash)); cerr == nil && cost == h.cost {
+			h.pool.observe(h.pool.now().Sub(start))
+		}
+	}
+	return err
 }
 
 // NeedsRehash reports whether hash was made with a cost other than the

@@ -13,24 +13,44 @@ import (
 // Pool bounds the bcrypt work in flight. bcrypt is CPU-bound on purpose:
 // running more comparisons than there are cores only makes every one of
 // them slower, so a burst of logins would push every login's latency up
-// together. The pool runs at most Workers at once, lets at most Queue more
-// wait, each for at most MaxWait; everything beyond is refused at once
-// with EUNAVAILABLE (503 + Retry-After), so the logins that are admitted
-// keep a latency near (Queue/Workers + 1) x one comparison and the rest of
-// the service (token checks, probes) keeps its CPU.
+// together. The pool runs at most Workers at once and admits a request to
+// wait only while its predicted start stays within MaxWait: the work ahead
+// of it (running and waiting) / Workers x a moving average of one hash's
+// duration at the configured cost. Everything beyond is refused at once
+// with EUNAVAILABLE (503), whose RetryAfter is the predicted time until
+// there is room. Queue caps the waiters whatever the prediction, so a
+// wrong estimate cannot pile up unbounded goroutines; MaxWait also bounds
+// each admitted request's actual wait, in case the estimate was low.
 type Pool struct {
 	// Workers is how many hashes run at once; 0 means GOMAXPROCS.
 	Workers int
-	// Queue is how many requests may wait for a worker; 0 means
-	// 4 x Workers.
+	// Queue is the most requests that may wait for a worker, a memory
+	// bound on top of the MaxWait rule; 0 means DefaultQueue.
 	Queue int
-	// MaxWait is the longest a request waits to start; 0 means 2s.
+	// MaxWait is the longest a request is predicted, and allowed, to wait
+	// to start; 0 means 2s.
 	MaxWait time.Duration
 }
 
+// DefaultQueue is the cap on waiters when Pool.Queue is 0. It is far above
+// what MaxWait admits at any realistic cost (2s of 60 ms hashes on 2
+// workers is about 66), so the wait rule is what limits, and it still
+// bounds the memory a flood can hold.
+const DefaultQueue = 1024
+
+// ewmaWeight is the weight of the newest sample in the moving average of
+// one hash's duration: it follows a change in speed within a few dozen
+// hashes, yet one slow outlier moves it by a fifth only.
+const ewmaWeight = 0.2
+
 // Errors the pool refuses work with, wrapped in domain.Unavailable.
 var (
-	ErrQueueFull   = errors.New("bcrypt: hashing queue is full")
+	ErrQueueFull = errors.New("bcrypt: hashing queue is full")
+	// ErrWouldWaitTooLong refuses a request whose predicted start is
+	// beyond MaxWait, before it waits at all.
+	ErrWouldWaitTooLong = errors.New("bcrypt: predicted wait for a hashing worker exceeds the maximum")
+	// ErrWaitTooLong refuses an admitted request that still did not get a
+	// worker within MaxWait (the prediction was too low).
 	ErrWaitTooLong = errors.New("bcrypt: waited too long for a hashing worker")
 )
 
@@ -41,6 +61,12 @@ type pool struct {
 	waiting atomic.Int64
 	// waited accumulates time spent queueing, for metrics.
 	waitedNanos atomic.Int64
+	// avgNanos is the moving average of one hash's duration at the
+	// configured cost; 0 until the first sample, when nothing is
+	// predicted and only Queue and MaxWait limit.
+	avgNanos atomic.Int64
+	// now times the hashes; tests replace it.
+	now func() time.Time
 }
 
 func newPool(p Pool) *pool {
@@ -50,13 +76,27 @@ func newPool(p Pool) *pool {
 	}
 	queue := p.Queue
 	if queue <= 0 {
-		queue = 4 * workers
+		queue = DefaultQueue
 	}
 	wait := p.MaxWait
 	if wait <= 0 {
 		wait = 2 * time.Second
 	}
-	return &pool{slots: make(chan struct{}, workers), queue: int64(queue), maxWait: wait}
+	return &pool{slots: make(chan struct{}, workers), queue: int64(queue), maxWait: wait, now: time.Now}
+}
+
+// predict is when a request that finds ahead requests running or waiting
+// is expected to start: the work ahead spread over the workers.
+func (p *pool) predict(ahead int64) time.Duration {
+	return time.Duration(float64(ahead) * float64(p.avgNanos.Load()) / float64(cap(p.slots)))
+}
+
+// refuse is the EUNAVAILABLE refusal for cause, asking the client to come
+// back after retryAfter (0 leaves the HTTP layer's default).
+func refuse(cause error, retryAfter time.Duration) error {
+	e := domain.Unavailable(cause)
+	e.RetryAfter = max(0, retryAfter)
+	return e
 }
 
 // acquire takes a worker slot or refuses; release must follow a nil error.
@@ -66,13 +106,21 @@ func (p *pool) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	// Claim a place in the queue only if one is free. Incrementing first and
-	// undoing on overflow would let a refused request's transient count
-	// refuse another that fits, and show Waiting above Queue in Stats.
+	// Claim a place in the queue only if the prediction and the cap allow
+	// it. Incrementing first and undoing on refusal would let a refused
+	// request's transient count refuse another that fits, and show
+	// Waiting above Queue in Stats.
 	for {
 		n := p.waiting.Load()
+		ahead := int64(len(p.slots)) + n
 		if n >= p.queue {
-			return domain.Unavailable(ErrQueueFull)
+			// Room comes when the first of the excess waiters starts.
+			return refuse(ErrQueueFull, p.predict(n-p.queue+1))
+		}
+		if wait := p.predict(ahead); wait > p.maxWait {
+			// The queue drains at the rate predict assumes, so the
+			// predicted start falls within MaxWait after this long.
+			return refuse(ErrWouldWaitTooLong, wait-p.maxWait)
 		}
 		if p.waiting.CompareAndSwap(n, n+1) {
 			break
@@ -85,6 +133,12 @@ func (p *pool) acquire(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case p.slots <- struct{}{}:
+		// A slot and the client's departure can be ready together and
+		// select picks either: a client that has gone never gets a hash.
+		if err := ctx.Err(); err != nil {
+			p.release()
+			return domain.Unavailable(err)
+		}
 		return nil
 	case <-t.C:
 		return domain.Unavailable(ErrWaitTooLong)
@@ -94,6 +148,27 @@ func (p *pool) acquire(ctx context.Context) error {
 }
 
 func (p *pool) release() { <-p.slots }
+
+// observe folds one hash's duration at the configured cost into the
+// moving average; the first sample seeds it.
+func (p *pool) observe(d time.Duration) {
+	if d <= 0 {
+		d = 1
+	}
+	for {
+		old := p.avgNanos.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + int64(ewmaWeight*float64(int64(d)-old))
+			if next <= 0 {
+				next = 1
+			}
+		}
+		if p.avgNanos.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
 
 // PoolStats is a snapshot for metrics.
 type PoolStats struct {

@@ -141,7 +141,7 @@ func wantRefused(t *testing.T, err, cause error) {
 	if !errors.Is(err, cause) {
 		t.Errorf("err = %v, want it to wrap %v", err, cause)
 	}
-	for _, other := range []error{authbcrypt.ErrQueueFull, authbcrypt.ErrWaitTooLong, context.Canceled, context.DeadlineExceeded} {
+	for _, other := range []error{authbcrypt.ErrQueueFull, authbcrypt.ErrWaitTooLong, authbcrypt.ErrWouldWaitTooLong, context.Canceled, context.DeadlineExceeded} {
 		if other != cause && errors.Is(err, other) {
 			t.Errorf("err = %v also wraps %v", err, other)
 		}
@@ -388,6 +388,8 @@ func TestPoolNoSlotLeak(t *testing.T) {
 				name = "queue full"
 			case errors.Is(err, authbcrypt.ErrWaitTooLong):
 				name = "waited too long"
+			case errors.Is(err, authbcrypt.ErrWouldWaitTooLong):
+				name = "would wait too long"
 			case errors.Is(err, context.Canceled):
 				name = "cancelled"
 			case errors.Is(err, context.DeadlineExceeded):
@@ -454,7 +456,7 @@ func TestPoolSettings(t *testing.T) {
 	defer runtime.GOMAXPROCS(prev)
 	for _, procs := range []int{1, 3} {
 		runtime.GOMAXPROCS(procs)
-		want := authbcrypt.Pool{Workers: procs, Queue: 4 * procs, MaxWait: 2 * time.Second}
+		want := authbcrypt.Pool{Workers: procs, Queue: authbcrypt.DefaultQueue, MaxWait: 2 * time.Second}
 		for name, newHasher := range map[string]func() (*authbcrypt.Hasher, error){
 			"New": func() (*authbcrypt.Hasher, error) { return authbcrypt.New(authbcrypt.MinCost) },
 			"NewWithPool(0s)": func() (*authbcrypt.Hasher, error) {
@@ -473,10 +475,10 @@ func TestPoolSettings(t *testing.T) {
 	runtime.GOMAXPROCS(prev)
 
 	for _, c := range []struct{ in, want authbcrypt.Pool }{
-		{authbcrypt.Pool{Workers: 3}, authbcrypt.Pool{Workers: 3, Queue: 12, MaxWait: 2 * time.Second}},
+		{authbcrypt.Pool{Workers: 3}, authbcrypt.Pool{Workers: 3, Queue: authbcrypt.DefaultQueue, MaxWait: 2 * time.Second}},
 		{authbcrypt.Pool{Workers: 2, Queue: 1, MaxWait: 5 * time.Millisecond}, authbcrypt.Pool{Workers: 2, Queue: 1, MaxWait: 5 * time.Millisecond}},
 		{authbcrypt.Pool{Queue: 7}, authbcrypt.Pool{Workers: prev, Queue: 7, MaxWait: 2 * time.Second}},
-		{authbcrypt.Pool{MaxWait: time.Minute}, authbcrypt.Pool{Workers: prev, Queue: 4 * prev, MaxWait: time.Minute}},
+		{authbcrypt.Pool{MaxWait: time.Minute}, authbcrypt.Pool{Workers: prev, Queue: authbcrypt.DefaultQueue, MaxWait: time.Minute}},
 	} {
 		if got := authbcrypt.EffectivePool(newPoolHasher(t, c.in)); got != c.want {
 			t.Errorf("pool for %+v = %+v, want %+v", c.in, got, c.want)
@@ -484,8 +486,9 @@ func TestPoolSettings(t *testing.T) {
 	}
 }
 
-// The default sizes, seen from outside: GOMAXPROCS calls run, four times
-// as many wait, and the next is refused.
+// The default sizes, seen from outside: GOMAXPROCS calls run, DefaultQueue
+// wait (before any hash is timed nothing is predicted, so only the cap
+// limits), and the next is refused.
 func TestPoolDefaultSizesHold(t *testing.T) {
 	workers := runtime.GOMAXPROCS(0)
 	h := newPoolHasher(t, authbcrypt.Pool{MaxWait: time.Minute})
@@ -499,11 +502,11 @@ func TestPoolDefaultSizesHold(t *testing.T) {
 	for range workers {
 		g.waitEntered(t)
 	}
-	for i := 1; i <= 4*workers; i++ {
+	for i := 1; i <= authbcrypt.DefaultQueue; i++ {
 		calls = append(calls, goCompare(ctx, h))
 		waitFor(t, h, "the call to queue", waiting(i))
 	}
-	wantStats(t, h, workers, 4*workers)
+	wantStats(t, h, workers, authbcrypt.DefaultQueue)
 	wantRefused(t, result(t, goCompare(ctx, h)), authbcrypt.ErrQueueFull)
 
 	for range calls {
@@ -517,18 +520,19 @@ func TestPoolDefaultSizesHold(t *testing.T) {
 
 // BenchmarkShedding measures the pool against its target: under four
 // times the load the CPUs can serve, successful comparisons keep a p99
-// latency close to (Queue/Workers + 1) x one comparison. It drives Compare
-// at cost 10 from 4 x GOMAXPROCS callers in a closed loop (each caller
-// makes sheddingAttempts calls, one after another) with the default pool.
+// latency within MaxWait + one comparison, the wait the pool admits
+// requests for. It drives Compare at cost 10 from 4 x GOMAXPROCS callers
+// in a closed loop (each caller makes sheddingAttempts calls, one after
+// another) with the default pool.
 //
 // Metrics: served/s; shed-fraction (refused / attempted); p50-ms and
 // p99-ms of successful calls, queueing included; p99/target, where target
-// is (Queue/Workers + 1) x the single-comparison time measured on the
-// idle pool (median of runs before and after the load).
+// is MaxWait + the single-comparison time measured on the idle pool
+// (median of runs before and after the load).
 //
-// With the default Queue of 4 x Workers, 4 x GOMAXPROCS callers never fill
-// the queue, so nothing is shed and each call waits behind at most the
-// other 4 x Workers - 1: the expected p99/target is about 4/5.
+// 4 x GOMAXPROCS callers put at most 4 x Workers - 1 ahead of a call,
+// predicted to take far less than MaxWait at cost 10, so nothing is shed
+// and each call waits about 4 comparisons: p99/target is well below 1.
 func BenchmarkShedding(b *testing.B) {
 	const cost, sheddingAttempts = 10, 40
 	h, err := authbcrypt.New(cost)
@@ -610,7 +614,7 @@ func BenchmarkShedding(b *testing.B) {
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	target := time.Duration((float64(pool.Queue)/float64(pool.Workers) + 1) * float64(single))
+	target := pool.MaxWait + single
 
 	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "served/s")
 	b.ReportMetric(float64(shed)/float64(attempted), "shed-fraction")
@@ -669,4 +673,52 @@ func TestPoolRefusalsDoNotCountAsWaiting(t *testing.T) {
 	g.waitEntered(t)
 	g.releaseOne(t)
 	wantOK(t, queued)
+}
+
+// BenchmarkBurst is the case: burst registrations at once, at cost
+// 10 on two workers, after one hash has seeded the estimate (as app.New's
+// dummy hash does). It reports how many were admitted (served) with the
+// default pool, and with Queue 4 x Workers, the count bound the pool had
+// before admission by predicted wait (with it, the cap is what binds).
+func BenchmarkBurst(b *testing.B) {
+	const cost, workers, burst = 10, 2, 20
+	for name, p := range map[string]authbcrypt.Pool{
+		"predicted-wait":  {Workers: workers},
+		"queue-4xworkers": {Workers: workers, Queue: 4 * workers},
+	} {
+		b.Run(name, func(b *testing.B) {
+			var admitted, refused int
+			var retryAfter time.Duration
+			for b.Loop() {
+				h, err := authbcrypt.NewWithPool(cost, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := h.Hash(context.Background(), poolPassword); err != nil {
+					b.Fatal(err)
+				}
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				for range burst {
+					wg.Go(func() {
+						_, err := h.Hash(context.Background(), poolPassword)
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case err == nil:
+							admitted++
+						case domain.ErrorCode(err) == domain.EUNAVAILABLE:
+							refused++
+							retryAfter = max(retryAfter, domain.ErrorRetryAfter(err))
+						default:
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(admitted)/float64(admitted+refused)*burst, "admitted/burst")
+			b.Logf("%d of %d admitted, %d refused (longest RetryAfter %v)", admitted, admitted+refused, refused, retryAfter)
+		})
+	}
 }

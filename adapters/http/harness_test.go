@@ -228,7 +228,24 @@ func (f *fakeUsers) count() int {
 // does not contain the password, so a log test can look for either. It
 // counts Hash and Compare calls, so a test can tell whether a password was
 // checked at all.
-type fakeHasher struct{ hashes, compares atomic.Int64 }
+type fakeHasher struct {
+	hashes, compares atomic.Int64
+	mu               sync.Mutex
+	err              error // when set, Hash and Compare return it
+}
+
+// setErr makes Hash and Compare fail with err (nil: work again).
+func (h *fakeHasher) setErr(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err
+}
+
+func (h *fakeHasher) fail() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
 
 var _ ports.PasswordHasher = (*fakeHasher)(nil)
 
@@ -239,11 +256,17 @@ func fakeHash(password string) string {
 
 func (h *fakeHasher) Hash(_ context.Context, password string) (string, error) {
 	h.hashes.Add(1)
+	if err := h.fail(); err != nil {
+		return "", err
+	}
 	return fakeHash(password), nil
 }
 
 func (h *fakeHasher) Compare(_ context.Context, hash, password string) (bool, error) {
 	h.compares.Add(1)
+	if err := h.fail(); err != nil {
+		return false, err
+	}
 	return hmac.Equal([]byte(hash), []byte(fakeHash(password))), nil
 }
 

@@ -16,7 +16,9 @@ import (
 // problemContentType is RFC 9457's media type; every error response uses it.
 const problemContentType = "application/problem+json"
 
-// retryAfterSeconds is what 503 responses ask clients to wait.
+// retryAfterSeconds is what 503 responses ask clients to wait, unless the
+// error carries its own wait (domain.Error.RetryAfter, e.g. the bcrypt
+// pool's predicted time until there is room).
 const retryAfterSeconds = 5
 
 // codeStatus is the one table from domain error code to HTTP status.
@@ -152,7 +154,7 @@ func statusTitle(status int) string {
 	return "Error"
 }
 
-// retryAfterHeader is a rate-limited client's wait in whole seconds for
+// retryAfterHeader is a refused client's wait in whole seconds for
 // Retry-After: rounded up, so a client that obeys it is not refused
 // again, and at least 1, since 0 would invite an immediate retry.
 func retryAfterHeader(d time.Duration) int {
@@ -160,7 +162,7 @@ func retryAfterHeader(d time.Duration) int {
 }
 
 func writeProblem(c *fiber.Ctx, p problem) error {
-	if p.Status == fiber.StatusServiceUnavailable {
+	if p.Status == fiber.StatusServiceUnavailable && len(c.Response().Header.Peek(fiber.HeaderRetryAfter)) == 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
 	}
 	return c.Status(p.Status).JSON(p, problemContentType)
@@ -234,6 +236,11 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		}
 		if code == domain.ERATELIMITED {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterHeader(domain.ErrorRetryAfter(err))))
+		}
+		if d := domain.ErrorRetryAfter(err); code == domain.EUNAVAILABLE && d > 0 {
+			// The error knows when there will be room; without a wait
+			// of its own, writeProblem gives the default.
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterHeader(d)))
 		}
 	}
 	if p.Status >= 500 {
