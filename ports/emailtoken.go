@@ -80,8 +80,9 @@ type MailOutbox interface {
 	// Returns EUNAVAILABLE when storage cannot answer.
 	Enqueue(ctx context.Context, m Mail, now time.Time) error
 	// Claim returns up to n messages due at now (not sent, not failed,
-	// next attempt at or before now, no lease or an ended one), oldest
-	// first, and leases them until now+lease: no other Claim returns them
+	// next attempt at or before now, no lease or an ended one), taking the
+	// earliest due first but returning them in no particular order, and
+	// leases them until now+lease: no other Claim returns them
 	// before then, from this or another instance. Returns EINVALID when n
 	// < 1 or lease <= 0, EUNAVAILABLE when storage cannot answer.
 	Claim(ctx context.Context, now time.Time, n int, lease time.Duration) ([]OutboxMail, error)
@@ -92,12 +93,13 @@ type MailOutbox interface {
 	// Retry records a failed attempt of message id: it counts it, keeps
 	// lastErr (truncated to MaxOutboxErrorLen bytes), ends the lease and
 	// makes the message due again at next. Returns ENOTFOUND
-	// (domain.ErrMailNotFound) when there is no such message, EUNAVAILABLE when storage cannot answer.
+	// (domain.ErrMailNotFound) when there is no such message, EUNAVAILABLE
+	// when storage cannot answer.
 	Retry(ctx context.Context, id int64, next time.Time, lastErr string) error
 	// MarkFailed gives message id up at now with lastErr (truncated to
 	// MaxOutboxErrorLen bytes) and clears its data. Returns ENOTFOUND
-	// (domain.ErrMailNotFound) when there is no such message, EUNAVAILABLE when storage cannot
-	// answer.
+	// (domain.ErrMailNotFound) when there is no such message, EUNAVAILABLE
+	// when storage cannot answer.
 	MarkFailed(ctx context.Context, id int64, now time.Time, lastErr string) error
 	// Stats returns how many messages are pending (neither sent nor
 	// failed, leased or not) and the creation time of the oldest of them
