@@ -14,6 +14,9 @@ type User struct {
 	passwordHash string
 	active       bool
 	createdAt    time.Time
+	// emailVerifiedAt is when the owner proved they read mail at email;
+	// zero while it is not verified.
+	emailVerifiedAt time.Time
 }
 
 // NewUser returns a new, active, not yet stored user (ID 0). The password
@@ -36,6 +39,18 @@ func RehydrateUser(id int64, email string, passwordHash string, active bool, cre
 	return &User{id: id, email: Email{s: email}, passwordHash: passwordHash, active: active, createdAt: createdAt.UTC()}
 }
 
+// WithEmailVerifiedAt returns a copy of u whose email was verified at t
+// (zero: not verified). Only repository adapters call it, on a user they
+// rehydrated, to restore the stored verification time.
+func (u *User) WithEmailVerifiedAt(t time.Time) *User {
+	c := *u
+	c.emailVerifiedAt = time.Time{}
+	if !t.IsZero() {
+		c.emailVerifiedAt = t.UTC()
+	}
+	return &c
+}
+
 // ID is the store-assigned identifier; 0 before the user is stored.
 func (u *User) ID() int64 { return u.id }
 
@@ -54,3 +69,11 @@ func (u *User) CreatedAt() time.Time { return u.createdAt }
 
 // Deactivate stops the account from logging in or using its tokens.
 func (u *User) Deactivate() { u.active = false }
+
+// EmailVerifiedAt is when the email was verified, in UTC; zero when it is
+// not verified.
+func (u *User) EmailVerifiedAt() time.Time { return u.emailVerifiedAt }
+
+// EmailVerified reports whether the owner has proved they receive mail at
+// the account's email.
+func (u *User) EmailVerified() bool { return !u.emailVerifiedAt.IsZero() }

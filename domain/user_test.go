@@ -111,3 +111,32 @@ func TestRehydrateUser(t *testing.T) {
 		t.Errorf("round trip: stored %+v, read back %+v", n, r)
 	}
 }
+
+func TestEmailVerified(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	n, err := domain.NewUser(mustEmail(t, "dan@example.org"), "h", created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.EmailVerified() || !n.EmailVerifiedAt().IsZero() {
+		t.Errorf("new user: verified %v at %v, want not verified", n.EmailVerified(), n.EmailVerifiedAt())
+	}
+	u := domain.RehydrateUser(3, "dan@example.org", "h", true, created)
+	if u.EmailVerified() {
+		t.Error("RehydrateUser: verified, want not verified")
+	}
+	at := time.Date(2026, 1, 3, 4, 5, 6, 7000, time.FixedZone("plus-two", 2*3600))
+	v := u.WithEmailVerifiedAt(at)
+	if !v.EmailVerified() || !v.EmailVerifiedAt().Equal(at) || v.EmailVerifiedAt().Location() != time.UTC {
+		t.Errorf("WithEmailVerifiedAt: verified %v at %v, want true at %v in UTC", v.EmailVerified(), v.EmailVerifiedAt(), at)
+	}
+	if u.EmailVerified() {
+		t.Error("WithEmailVerifiedAt changed the receiver")
+	}
+	if v.ID() != 3 || v.Email() != u.Email() || v.PasswordHash() != "h" || !v.IsActive() || v.CreatedAt() != created {
+		t.Errorf("WithEmailVerifiedAt lost fields: %+v", v)
+	}
+	if v.WithEmailVerifiedAt(time.Time{}).EmailVerified() {
+		t.Error("WithEmailVerifiedAt(zero): verified, want not verified")
+	}
+}

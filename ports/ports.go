@@ -3,7 +3,7 @@
 // is treated as internal.
 package ports
 
-//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker,DeviceTokens,Mailer
+//go:generate go tool mockgen -destination=mock/mock_ports.go -package=mock -typed . UserRepository,SessionRepository,PasswordHasher,TokenIssuer,SessionTokens,Clock,EventLog,RateLimitStore,BreachChecker,DeviceTokens,Mailer,EmailTokenRepository,MailOutbox
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 
 // UserRepository stores users.
 type UserRepository interface {
-	// Create stores a new user and returns it with its assigned ID.
+	// Create stores a new user, its email not verified, and returns it
+	// with its assigned ID.
 	// Returns ECONFLICT (domain.ErrEmailTaken) when the email is already
 	// registered, and EUNAVAILABLE when storage cannot answer.
 	Create(ctx context.Context, u *domain.User) (*domain.User, error)
@@ -47,6 +48,16 @@ type UserRepository interface {
 	// email can then be registered again. Returns ENOTFOUND when there is
 	// no such user, EUNAVAILABLE when storage cannot answer.
 	Delete(ctx context.Context, id int64) error
+	// SetEmailVerified records that user id's current email was verified
+	// at at. Returns ENOTFOUND (domain.ErrUserNotFound) when there is no
+	// such user, EUNAVAILABLE when storage cannot answer.
+	SetEmailVerified(ctx context.Context, id int64, at time.Time) error
+	// ChangeEmail replaces user id's email with email, verified at
+	// verifiedAt (zero: not verified); the old email can then be
+	// registered again. Returns ECONFLICT (domain.ErrEmailTaken) when
+	// another user has email, ENOTFOUND (domain.ErrUserNotFound) when
+	// there is no such user, EUNAVAILABLE when storage cannot answer.
+	ChangeEmail(ctx context.Context, id int64, email domain.Email, verifiedAt time.Time) error
 }
 
 // MaxUserQueryLimit is the largest page UserRepository.List returns.

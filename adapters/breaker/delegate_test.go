@@ -30,6 +30,9 @@ func TestDelegation(t *testing.T) {
 	session := domain.RehydrateSession("sid", 7, now, now.Add(time.Hour), time.Time{})
 	state := ports.RefreshTokenState{Session: session, SpentAt: now}
 	hash, successor := []byte{1, 2, 3}, []byte{4, 5, 6}
+	token := ports.EmailToken{UserID: 7, Purpose: ports.PurposeChangeEmail, NewEmail: "b@example.com", ExpiresAt: now}
+	mail := ports.Mail{To: "a@example.com", Template: ports.TemplateVerifyEmail, Data: map[string]string{"link": "x"}}
+	claimed := ports.OutboxMail{ID: 9, Mail: mail, Attempts: 1, CreatedAt: now}
 
 	// A context derived from the caller's: it carries the caller's value
 	// and has the inner deadline.
@@ -42,11 +45,15 @@ func TestDelegation(t *testing.T) {
 		users    *mock.MockUserRepository
 		sessions *mock.MockSessionRepository
 		limits   *mock.MockRateLimitStore
+		tokens   *mock.MockEmailTokenRepository
+		outbox   *mock.MockMailOutbox
 	}
 	type decorated struct {
 		users    ports.UserRepository
 		sessions ports.SessionRepository
 		limits   ports.RateLimitStore
+		tokens   ports.EmailTokenRepository
+		outbox   ports.MailOutbox
 	}
 	cases := []struct {
 		name string
@@ -261,6 +268,107 @@ func TestDelegation(t *testing.T) {
 				return nil, d.limits.Release(ctx, "login:ip", now)
 			},
 		},
+		{
+			name:   "Users.SetEmailVerified",
+			expect: func(m mocks, err error) { m.users.EXPECT().SetEmailVerified(derived, int64(7), now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.users.SetEmailVerified(ctx, 7, now)
+			},
+		},
+		{
+			name:   "Users.ChangeEmail",
+			expect: func(m mocks, err error) { m.users.EXPECT().ChangeEmail(derived, int64(7), email, now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.users.ChangeEmail(ctx, 7, email, now)
+			},
+		},
+		{
+			name:   "EmailTokens.Issue",
+			expect: func(m mocks, err error) { m.tokens.EXPECT().Issue(derived, hash, token, mail, now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.tokens.Issue(ctx, hash, token, mail, now)
+			},
+		},
+		{
+			name: "EmailTokens.Consume",
+			expect: func(m mocks, err error) {
+				m.tokens.EXPECT().Consume(derived, hash, ports.PurposeChangeEmail, now).Return(token, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				tok, err := d.tokens.Consume(ctx, hash, ports.PurposeChangeEmail, now)
+				return []any{tok}, err
+			},
+			want: []any{token},
+		},
+		{
+			name: "EmailTokens.InvalidateAll",
+			expect: func(m mocks, err error) {
+				m.tokens.EXPECT().InvalidateAll(derived, int64(7), ports.PurposeResetPassword, now).Return(err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.tokens.InvalidateAll(ctx, 7, ports.PurposeResetPassword, now)
+			},
+		},
+		{
+			name:   "Outbox.Enqueue",
+			expect: func(m mocks, err error) { m.outbox.EXPECT().Enqueue(derived, mail, now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.outbox.Enqueue(ctx, mail, now)
+			},
+		},
+		{
+			name: "Outbox.Claim",
+			expect: func(m mocks, err error) {
+				m.outbox.EXPECT().Claim(derived, now, 10, time.Minute).Return([]ports.OutboxMail{claimed}, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				ms, err := d.outbox.Claim(ctx, now, 10, time.Minute)
+				if len(ms) != 1 {
+					return []any{ports.OutboxMail{}.ID, len(ms)}, err
+				}
+				return []any{ms[0].ID, 1}, err
+			},
+			want: []any{claimed.ID, 1},
+		},
+		{
+			name:   "Outbox.MarkSent",
+			expect: func(m mocks, err error) { m.outbox.EXPECT().MarkSent(derived, int64(9), now).Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.outbox.MarkSent(ctx, 9, now)
+			},
+		},
+		{
+			name:   "Outbox.Retry",
+			expect: func(m mocks, err error) { m.outbox.EXPECT().Retry(derived, int64(9), now, "451 later").Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.outbox.Retry(ctx, 9, now, "451 later")
+			},
+		},
+		{
+			name:   "Outbox.MarkFailed",
+			expect: func(m mocks, err error) { m.outbox.EXPECT().MarkFailed(derived, int64(9), now, "550 no").Return(err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				return nil, d.outbox.MarkFailed(ctx, 9, now, "550 no")
+			},
+		},
+		{
+			name:   "Outbox.Stats",
+			expect: func(m mocks, err error) { m.outbox.EXPECT().Stats(derived, now).Return(4, now, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, oldest, err := d.outbox.Stats(ctx, now)
+				return []any{n, oldest}, err
+			},
+			want: []any{4, now},
+		},
+		{
+			name:   "Outbox.DeleteOld",
+			expect: func(m mocks, err error) { m.outbox.EXPECT().DeleteOld(derived, now).Return(5, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, err := d.outbox.DeleteOld(ctx, now)
+				return []any{n}, err
+			},
+			want: []any{5},
+		},
 	}
 
 	failure := domain.Unavailable(errors.New("db down"))
@@ -271,11 +379,14 @@ func TestDelegation(t *testing.T) {
 		}{{"ok", nil}, {"outcome", domain.ErrUserNotFound}, {"failure", failure}} {
 			t.Run(c.name+"/"+r.name, func(t *testing.T) {
 				ctrl := gomock.NewController(t)
-				m := mocks{mock.NewMockUserRepository(ctrl), mock.NewMockSessionRepository(ctrl), mock.NewMockRateLimitStore(ctrl)}
+				m := mocks{mock.NewMockUserRepository(ctrl), mock.NewMockSessionRepository(ctrl), mock.NewMockRateLimitStore(ctrl),
+					mock.NewMockEmailTokenRepository(ctrl), mock.NewMockMailOutbox(ctrl)}
 				d := decorated{
 					Users(m.users, commandName(t), fast()),
 					Sessions(m.sessions, commandName(t), fast()),
 					RateLimits(m.limits, commandName(t), fast()),
+					EmailTokens(m.tokens, commandName(t), fast()),
+					Outbox(m.outbox, commandName(t), fast()),
 				}
 				c.expect(m, r.err)
 
@@ -323,6 +434,10 @@ func isZero(v any) bool {
 		return v == nil
 	case ports.RefreshTokenState:
 		return v == ports.RefreshTokenState{}
+	case ports.EmailToken:
+		return v == ports.EmailToken{}
+	case int64:
+		return v == 0
 	case bool:
 		return !v
 	case int:

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/afex/hystrix-go/hystrix"
+	"go.uber.org/mock/gomock"
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
+	"github.com/authd/authd/ports/mock"
 )
 
 // breachFunc is a BreachChecker that does what it is.
@@ -56,11 +58,13 @@ func TestSetNamesCircuitsUniquely(t *testing.T) {
 		s.Sessions(&fakeSessions{}, fast())
 		s.RateLimits(&fakeLimits{}, fast())
 		s.Breaches(breachFunc(func(context.Context, string) (bool, error) { return false, nil }), fast())
+		s.EmailTokens(mock.NewMockEmailTokenRepository(gomock.NewController(t)), fast())
+		s.Outbox(mock.NewMockMailOutbox(gomock.NewController(t)), fast())
 		got := names(s)
-		if len(got) != 4 {
-			t.Fatalf("circuits %v, want 4", got)
+		if len(got) != 6 {
+			t.Fatalf("circuits %v, want 6", got)
 		}
-		for i, base := range []string{"db.users", "db.sessions", "db.rate_limits", "hibp"} {
+		for i, base := range []string{"db.users", "db.sessions", "db.rate_limits", "hibp", "db.email_tokens", "db.mail_outbox"} {
 			if got[i] != base && !strings.HasPrefix(got[i], base+".") {
 				t.Errorf("circuit %d is %q, want %s or %s.N", i, got[i], base, base)
 			}
@@ -68,6 +72,10 @@ func TestSetNamesCircuitsUniquely(t *testing.T) {
 				t.Errorf("circuit %q made twice in one process", got[i])
 			}
 			seen[got[i]] = true
+			// The outbox serves only the background relay: not required.
+			if required := slicesContains(s.required(), got[i]); required != (base != "hibp" && base != "db.mail_outbox") {
+				t.Errorf("circuit %q required = %v", got[i], required)
+			}
 			if _, ok := hystrix.GetCircuitSettings()[got[i]]; !ok {
 				t.Errorf("circuit %q not configured", got[i])
 			}
@@ -204,4 +212,13 @@ func TestSetBreaches(t *testing.T) {
 	if state, ok := s.Ready(ctx); state != "ok" || !ok {
 		t.Errorf("Ready = %q, %v with only the breach circuit open, want ok", state, ok)
 	}
+}
+
+func slicesContains(cs []*Circuit, name string) bool {
+	for _, c := range cs {
+		if c.Name() == name {
+			return true
+		}
+	}
+	return false
 }

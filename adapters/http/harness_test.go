@@ -112,7 +112,7 @@ var _ ports.UserRepository = (*fakeUsers)(nil)
 func newFakeUsers() *fakeUsers { return &fakeUsers{byID: map[int64]*domain.User{}} }
 
 func cloneUser(u *domain.User) *domain.User {
-	return domain.RehydrateUser(u.ID(), u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt())
+	return domain.RehydrateUser(u.ID(), u.Email().String(), u.PasswordHash(), u.IsActive(), u.CreatedAt()).WithEmailVerifiedAt(u.EmailVerifiedAt())
 }
 
 func (f *fakeUsers) fail() error {

@@ -174,29 +174,53 @@ func (r *UserRepository) UpdatePasswordHash(ctx context.Context, id int64, hash 
 
 // ByID returns domain.ErrUserNotFound when there is no such user.
 func (r *UserRepository) ByID(ctx context.Context, id int64) (*domain.User, error) {
-	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id = $1`, id)
+	return r.one(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
 }
 
 // ByEmail returns domain.ErrUserNotFound when there is no such user.
 func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
-	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE lower(email) = $1`, email.String())
+	return r.one(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = $1`, email.String())
 }
 
 func (r *UserRepository) one(ctx context.Context, query string, arg any) (*domain.User, error) {
-	var (
-		id          int64
-		email, hash string
-		active      bool
-		created     time.Time
-	)
-	err := r.pool.QueryRow(ctx, query, arg).Scan(&id, &email, &hash, &active, &created)
+	u, err := scanUser(r.pool.QueryRow(ctx, query, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrUserNotFound
 	}
 	if err != nil {
 		return nil, storageError(err)
 	}
-	return domain.RehydrateUser(id, email, hash, active, created), nil
+	return u, nil
+}
+
+// userColumns are what scanUser reads.
+const userColumns = `id, email, password_hash, is_active, created_at, email_verified_at`
+
+// scanUser scans userColumns; errors are pgx's, unwrapped.
+func scanUser(row pgx.Row) (*domain.User, error) {
+	var (
+		id          int64
+		email, hash string
+		active      bool
+		created     time.Time
+		verified    *time.Time
+	)
+	if err := row.Scan(&id, &email, &hash, &active, &created, &verified); err != nil {
+		return nil, err
+	}
+	u := domain.RehydrateUser(id, email, hash, active, created)
+	if verified != nil {
+		u = u.WithEmailVerifiedAt(*verified)
+	}
+	return u, nil
+}
+
+// nullTime is NULL for the zero time.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // storageError marks a failure to reach or use the database (refused

@@ -143,24 +143,18 @@ func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now tim
 // primary key; domain.ErrSessionNotFound unless the session is live and
 // belongs to userID.
 func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error) {
-	var (
-		id          int64
-		email, hash string
-		active      bool
-		created     time.Time
-	)
-	err := r.pool.QueryRow(ctx, `
-		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at
+	u, err := scanUser(r.pool.QueryRow(ctx, `
+		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at, u.email_verified_at
 		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3`,
-		sessionID, userID, now).Scan(&id, &email, &hash, &active, &created)
+		sessionID, userID, now))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.ErrSessionNotFound
 	}
 	if err != nil {
 		return nil, storageError(err)
 	}
-	return domain.RehydrateUser(id, email, hash, active, created), nil
+	return u, nil
 }
 
 // DeleteEnded counts only sessions; their tokens go by ON DELETE CASCADE.

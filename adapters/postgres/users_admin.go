@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,18 +24,7 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 	if err != nil {
 		return nil, storageError(err)
 	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*domain.User, error) {
-		var (
-			id          int64
-			email, hash string
-			active      bool
-			created     time.Time
-		)
-		if err := row.Scan(&id, &email, &hash, &active, &created); err != nil {
-			return nil, err
-		}
-		return domain.RehydrateUser(id, email, hash, active, created), nil
-	})
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*domain.User, error) { return scanUser(row) })
 	if err != nil {
 		return nil, storageError(err)
 	}
@@ -45,7 +33,7 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 
 // listQuery is List's statement for a valid q.
 func listQuery(q ports.UserQuery) (string, []any) {
-	query := `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id > $1`
+	query := `SELECT ` + userColumns + ` FROM users WHERE id > $1`
 	args := []any{q.AfterID, q.Limit}
 	if q.EmailPrefix != "" {
 		// Stored emails are lower-cased by domain.ParseEmail; lower() folds

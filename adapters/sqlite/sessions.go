@@ -31,7 +31,7 @@ type SessionRepository struct {
 
 // activeUserQuery runs on every authenticated request.
 const activeUserQuery = `
-		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at
+		SELECT u.id, u.email, u.password_hash, u.is_active, u.created_at, u.email_verified_at
 		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?`
 
@@ -201,11 +201,6 @@ func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now tim
 // primary key; domain.ErrSessionNotFound unless the session is live and
 // belongs to userID.
 func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error) {
-	var (
-		id              int64
-		email, hash, ts string
-		active          bool
-	)
 	args := []any{sessionID, userID, formatTime(now)}
 	var row *sql.Row
 	if stmt := r.stmts.activeUser(ctx, r.db); stmt != nil {
@@ -213,18 +208,11 @@ func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, us
 	} else {
 		row = r.db.QueryRowContext(ctx, activeUserQuery, args...)
 	}
-	err := row.Scan(&id, &email, &hash, &active, &ts)
+	u, err := scanUser(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.ErrSessionNotFound
 	}
-	if err != nil {
-		return nil, storageError(err)
-	}
-	created, err := parseTime("users.created_at", ts)
-	if err != nil {
-		return nil, err
-	}
-	return domain.RehydrateUser(id, email, hash, active, created), nil
+	return u, err
 }
 
 // DeleteEnded counts only sessions; their tokens go by ON DELETE CASCADE.

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"time"
 
 	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/golang-migrate/migrate/v4"
@@ -192,32 +191,20 @@ func (r *UserRepository) UpdatePasswordHash(ctx context.Context, id int64, hash 
 
 // ByID returns domain.ErrUserNotFound when there is no such user.
 func (r *UserRepository) ByID(ctx context.Context, id int64) (*domain.User, error) {
-	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id = ?`, id)
+	return r.one(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
 }
 
 // ByEmail returns domain.ErrUserNotFound when there is no such user.
 func (r *UserRepository) ByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
-	return r.one(ctx, `SELECT id, email, password_hash, is_active, created_at FROM users WHERE email = ?`, email.String())
+	return r.one(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email.String())
 }
 
 func (r *UserRepository) one(ctx context.Context, query string, arg any) (*domain.User, error) {
-	var (
-		id              int64
-		email, hash, ts string
-		active          bool
-	)
-	err := r.db.QueryRowContext(ctx, query, arg).Scan(&id, &email, &hash, &active, &ts)
+	u, err := scanUser(r.db.QueryRowContext(ctx, query, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.ErrUserNotFound
 	}
-	if err != nil {
-		return nil, storageError(err)
-	}
-	created, err := time.Parse(timeLayout, ts)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: user %d: bad created_at %q: %w", id, ts, err)
-	}
-	return domain.RehydrateUser(id, email, hash, active, created), nil
+	return u, err
 }
 
 // storageError marks any failure to reach or use the database (locked past

@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
+	"time"
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
@@ -39,7 +42,7 @@ func (r *UserRepository) List(ctx context.Context, q ports.UserQuery) ([]*domain
 
 // listQuery is List's statement for a valid q.
 func listQuery(q ports.UserQuery) (string, []any) {
-	query := `SELECT id, email, password_hash, is_active, created_at FROM users WHERE id > ?`
+	query := `SELECT ` + userColumns + ` FROM users WHERE id > ?`
 	args := []any{q.AfterID}
 	if q.EmailPrefix != "" {
 		// Stored emails are lower-cased by domain.ParseEmail with the same
@@ -88,20 +91,43 @@ func oneRow(res interface{ RowsAffected() (int64, error) }, err error, notFound 
 	return nil
 }
 
+// userColumns are what scanUser reads.
+const userColumns = `id, email, password_hash, is_active, created_at, email_verified_at`
+
+// scanUser scans userColumns; no row is sql.ErrNoRows, unwrapped, for the
+// caller to name.
 func scanUser(row rowScanner) (*domain.User, error) {
 	var (
 		id              int64
 		email, hash, ts string
 		active          bool
+		verified        sql.NullString
 	)
-	if err := row.Scan(&id, &email, &hash, &active, &ts); err != nil {
+	if err := row.Scan(&id, &email, &hash, &active, &ts, &verified); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
 		return nil, storageError(err)
 	}
 	created, err := parseTime("users.created_at", ts)
 	if err != nil {
 		return nil, err
 	}
-	return domain.RehydrateUser(id, email, hash, active, created), nil
+	var verifiedAt time.Time
+	if verified.Valid {
+		if verifiedAt, err = parseTime("users.email_verified_at", verified.String); err != nil {
+			return nil, err
+		}
+	}
+	return domain.RehydrateUser(id, email, hash, active, created).WithEmailVerifiedAt(verifiedAt), nil
+}
+
+// nullTime is NULL for the zero time, the stored text otherwise.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
 }
 
 // escapeLike makes s match itself literally in a LIKE pattern with

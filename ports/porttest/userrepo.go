@@ -55,6 +55,7 @@ func TestUserRepository(t *testing.T, newRepo func(t *testing.T) ports.UserRepos
 		{"UpdatePasswordHashNotFound", testUpdatePasswordHashNotFound},
 	}
 	cases = append(cases, userAdminCases...)
+	cases = append(cases, userEmailCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS mail_outbox;
+DROP TABLE IF EXISTS email_tokens;
+ALTER TABLE users DROP COLUMN email_verified_at;
