@@ -109,7 +109,7 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	if len(cfg.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSOrigins, ","),
-			AllowMethods:     "GET,POST,OPTIONS",
+			AllowMethods:     "GET,POST,DELETE,OPTIONS",
 			AllowHeaders:     "Authorization,Content-Type,X-Request-ID",
 			ExposeHeaders:    "X-Request-ID,Retry-After,WWW-Authenticate",
 			AllowCredentials: false,

@@ -321,6 +321,18 @@ func TestCORS(t *testing.T) {
 		}
 	})
 
+	// The DELETE endpoints (a session, the account) are callable from an
+	// allowed origin too.
+	t.Run("DELETE preflight", func(t *testing.T) {
+		for _, path := range []string{mePath, mePath + "/sessions/abc"} {
+			r := h.do(newRequest(http.MethodOptions, path, "", "Origin", allowed,
+				"Access-Control-Request-Method", "DELETE", "Access-Control-Request-Headers", "authorization,content-type"))
+			if !strings.Contains(r.header.Get("Access-Control-Allow-Methods"), "DELETE") {
+				t.Errorf("%s: Access-Control-Allow-Methods = %q, want DELETE in it", path, r.header.Get("Access-Control-Allow-Methods"))
+			}
+		}
+	})
+
 	t.Run("allowed simple request", func(t *testing.T) {
 		h.register("olga@example.com", "correct horse")
 		r := h.post(loginPath, credsJSON("olga@example.com", "correct horse"), "Origin", allowed)
