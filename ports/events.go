@@ -25,6 +25,7 @@ const (
 	EventUserDeactivated        EventName = "user.deactivated"
 	EventUserActivated          EventName = "user.activated"
 	EventUserDeleted            EventName = "user.deleted"
+	EventMailFailed             EventName = "mail.failed"
 )
 
 // EventNames is every EventName, for adapters that keep a bounded set of
@@ -34,6 +35,7 @@ var EventNames = []EventName{
 	EventTokenRefreshed, EventTokenReuseDetected, EventSessionRevoked,
 	EventRateLimitExceeded, EventBreachCheckUnavailable,
 	EventUserDeactivated, EventUserActivated, EventUserDeleted,
+	EventMailFailed,
 }
 
 // Reason says why an event happened, for operators. Like names, reasons
@@ -67,6 +69,21 @@ const (
 	ReasonBreachFailOpen   Reason = "fail closed: false"
 	ReasonBreachFailClosed Reason = "fail closed: true"
 )
+
+// ReasonMailRejected is mail.failed's reason when the mailer refused a
+// message of template for good (EINVALID: the server refused the
+// recipient, an unknown template). It names the template, never the
+// message's data.
+func ReasonMailRejected(template string) Reason {
+	return Reason(fmt.Sprintf("rejected: %s", template))
+}
+
+// ReasonMailGaveUp is mail.failed's reason when delivery of a message of
+// template failed temporarily attempts times and the relay stopped
+// trying.
+func ReasonMailGaveUp(template string, attempts int) Reason {
+	return Reason(fmt.Sprintf("gave up after %d attempts: %s", attempts, template))
+}
 
 // ReasonLogoutAll is session.revoked's reason for logout from all
 // devices, with how many sessions it ended.

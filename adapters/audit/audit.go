@@ -35,6 +35,7 @@ var levels = map[ports.EventName]slog.Level{
 	ports.EventUserDeactivated:        slog.LevelWarn,
 	ports.EventUserActivated:          slog.LevelInfo,
 	ports.EventUserDeleted:            slog.LevelWarn,
+	ports.EventMailFailed:             slog.LevelWarn,
 }
 
 // Level returns the level an event named name is written at.

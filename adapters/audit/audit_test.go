@@ -164,6 +164,7 @@ var events = map[ports.EventName]slog.Level{
 	"ratelimit.exceeded":       slog.LevelWarn,
 	"token.reuse_detected":     slog.LevelWarn,
 	"breach_check.unavailable": slog.LevelWarn,
+	"mail.failed":              slog.LevelWarn,
 }
 
 // TestEveryEventHasALevel: each name in ports.EventNames is classified
