@@ -241,3 +241,18 @@ func TestActor(t *testing.T) {
 		t.Errorf("actor written for an owner's action: %v", m["actor"])
 	}
 }
+
+// TestDocsLevelTableIsComplete: docs/audit.md's table of levels names
+// every event with the level the adapter writes it at.
+func TestDocsLevelTableIsComplete(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/audit.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, level := range events {
+		row := "| `" + string(name) + "` | " + level.String() + " |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/audit.md's level table lacks %q", row)
+		}
+	}
+}
