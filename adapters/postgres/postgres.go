@@ -20,6 +20,7 @@ import (
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
+	"github.com/authd/authd/ports/migration"
 )
 
 //go:embed migrations/*.sql
@@ -64,7 +65,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: cannot reach the database at %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
-	latest, err := latestMigration(MigrationFiles())
+	latest, err := migration.Latest(MigrationFiles())
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
+	"github.com/authd/authd/ports/migration"
 )
 
 //go:embed migrations/*.sql
@@ -59,7 +60,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := pingRetryBusy(ctx, db); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), db.Close())
 	}
-	latest, err := latestMigration(MigrationFiles())
+	latest, err := migration.Latest(MigrationFiles())
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}

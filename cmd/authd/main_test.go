@@ -24,6 +24,7 @@ import (
 	"github.com/authd/authd/adapters/postgres/pgtest"
 	"github.com/authd/authd/adapters/sqlite"
 	"github.com/authd/authd/docs/openapitest"
+	"github.com/authd/authd/ports/migration"
 
 	xbcrypt "golang.org/x/crypto/bcrypt"
 )
@@ -484,7 +485,7 @@ func testMigrateCommand(t *testing.T, dbURL string) {
 	if cfg.Driver == "postgres" {
 		files = postgres.MigrationFiles()
 	}
-	latest, err := latestMigration(files)
+	latest, err := migration.Latest(files)
 	if err != nil || latest < 2 {
 		t.Fatalf("latest migration %d: %v", latest, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authd/authd/adapters/postgres"
 	"github.com/authd/authd/adapters/postgres/pgtest"
+	"github.com/authd/authd/ports/migration"
 )
 
 // TestInstancesShareUsersAndKeys: two instances with one Ed25519 key: a
@@ -63,7 +64,7 @@ func TestInstancesShareUsersAndKeys(t *testing.T) {
 // race does not show every time.
 func TestConcurrentStartMigratesOnce(t *testing.T) {
 	pg := pgtest.Start(t)
-	latest, err := latestMigration(postgres.MigrationFiles())
+	latest, err := migration.Latest(postgres.MigrationFiles())
 	if err != nil {
 		t.Fatal(err)
 	}
