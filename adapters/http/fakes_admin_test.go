@@ -45,18 +45,9 @@ func (f *fakeUsers) List(_ context.Context, q ports.UserQuery) ([]*domain.User, 
 }
 
 func (f *fakeUsers) SetActive(_ context.Context, id int64, active bool) error {
-	f.creates.Add(1)
-	if err := f.fail(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u, ok := f.byID[id]
-	if !ok {
-		return domain.ErrUserNotFound
-	}
-	f.byID[id] = domain.RehydrateUser(u.ID(), u.Email().String(), u.PasswordHash(), active, u.CreatedAt())
-	return nil
+	return f.update(id, func(u *domain.User) (*domain.User, error) {
+		return with(u, u.Email().String(), u.PasswordHash(), active), nil
+	})
 }
 
 // Delete removes the user only: fakeSessions checks the user on every

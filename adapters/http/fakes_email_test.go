@@ -11,36 +11,16 @@ import (
 // follow the port contracts that ports/porttest checks on the real stores.
 
 func (f *fakeUsers) SetEmailVerified(_ context.Context, id int64, at time.Time) error {
-	f.creates.Add(1)
-	if err := f.fail(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u, ok := f.byID[id]
-	if !ok {
-		return domain.ErrUserNotFound
-	}
-	f.byID[id] = u.WithEmailVerifiedAt(at)
-	return nil
+	return f.update(id, func(u *domain.User) (*domain.User, error) { return u.WithEmailVerifiedAt(at), nil })
 }
 
 func (f *fakeUsers) ChangeEmail(_ context.Context, id int64, email domain.Email, verifiedAt time.Time) error {
-	f.creates.Add(1)
-	if err := f.fail(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u, ok := f.byID[id]
-	if !ok {
-		return domain.ErrUserNotFound
-	}
-	for _, v := range f.byID {
-		if v.ID() != id && v.Email() == email {
-			return domain.ErrEmailTaken
+	return f.update(id, func(u *domain.User) (*domain.User, error) {
+		for _, v := range f.byID {
+			if v.ID() != id && v.Email() == email {
+				return nil, domain.ErrEmailTaken
+			}
 		}
-	}
-	f.byID[id] = domain.RehydrateUser(id, email.String(), u.PasswordHash(), u.IsActive(), u.CreatedAt()).WithEmailVerifiedAt(verifiedAt)
-	return nil
+		return with(u, email.String(), u.PasswordHash(), u.IsActive()).WithEmailVerifiedAt(verifiedAt), nil
+	})
 }

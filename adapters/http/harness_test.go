@@ -154,7 +154,10 @@ func (f *fakeUsers) Create(_ context.Context, u *domain.User) (*domain.User, err
 	return cloneUser(stored), nil
 }
 
-func (f *fakeUsers) UpdatePasswordHash(_ context.Context, id int64, hash string) error {
+// update is every write to one stored user: it counts the write, fails
+// as configured, and replaces user id with change's result (ENOTFOUND for
+// an unknown id).
+func (f *fakeUsers) update(id int64, change func(u *domain.User) (*domain.User, error)) error {
 	f.creates.Add(1)
 	if err := f.fail(); err != nil {
 		return err
@@ -165,8 +168,24 @@ func (f *fakeUsers) UpdatePasswordHash(_ context.Context, id int64, hash string)
 	if !ok {
 		return domain.ErrUserNotFound
 	}
-	f.byID[id] = domain.RehydrateUser(u.ID(), u.Email().String(), hash, u.IsActive(), u.CreatedAt())
+	next, err := change(u)
+	if err != nil {
+		return err
+	}
+	f.byID[id] = next
 	return nil
+}
+
+// with is u with another email, hash and active flag; everything else,
+// the verification time included, kept.
+func with(u *domain.User, email, hash string, active bool) *domain.User {
+	return domain.RehydrateUser(u.ID(), email, hash, active, u.CreatedAt()).WithEmailVerifiedAt(u.EmailVerifiedAt())
+}
+
+func (f *fakeUsers) UpdatePasswordHash(_ context.Context, id int64, hash string) error {
+	return f.update(id, func(u *domain.User) (*domain.User, error) {
+		return with(u, u.Email().String(), hash, u.IsActive()), nil
+	})
 }
 
 func (f *fakeUsers) ByID(_ context.Context, id int64) (*domain.User, error) {
