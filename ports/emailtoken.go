@@ -46,6 +46,13 @@ type EmailTokenRepository interface {
 	// unknown, already used, expired or another purpose, alike.
 	// EUNAVAILABLE when storage cannot answer.
 	Consume(ctx context.Context, hash []byte, purpose EmailTokenPurpose, now time.Time) (EmailToken, error)
+	// Lookup returns the token with that hash, without using it, when
+	// Consume would accept it at now: it exists, is unused, has purpose
+	// and expires after now. A use case checks what it needs (the new
+	// password against the account's policy) before it spends the token.
+	// Returns ENOTFOUND (domain.ErrEmailTokenNotFound) for anything else,
+	// EUNAVAILABLE when storage cannot answer.
+	Lookup(ctx context.Context, hash []byte, purpose EmailTokenPurpose, now time.Time) (EmailToken, error)
 	// InvalidateAll marks every unused token of userID with purpose used
 	// at now (e.g. reset tokens once the password changed); none is not an
 	// error. Returns EUNAVAILABLE when storage cannot answer.

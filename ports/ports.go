@@ -149,6 +149,11 @@ type SessionRepository interface {
 	// RevokeAll ends every live session of userID at now and returns how
 	// many it ended. Returns EUNAVAILABLE.
 	RevokeAll(ctx context.Context, userID int64, now time.Time) (int, error)
+	// RevokeOthers ends, at now and in one statement, every live session
+	// of userID except keepID (the session that changed the password) and
+	// returns how many it ended. keepID need not exist. Returns
+	// EUNAVAILABLE when storage cannot answer.
+	RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error)
 	// ActiveUser returns the user of session sessionID, in one indexed
 	// query, when that session belongs to userID and is live at now.
 	// Returns ENOTFOUND otherwise, EUNAVAILABLE when storage cannot answer.
@@ -255,10 +260,21 @@ type AccessToken struct {
 	ExpiresIn time.Duration
 }
 
+// AccessSubject is whom an access token is issued to.
+type AccessSubject struct {
+	UserID    int64
+	SessionID string
+	// EmailVerified becomes the token's email_verified claim.
+	EmailVerified bool
+}
+
 // AccessClaims is what a verified access token says.
 type AccessClaims struct {
 	UserID    int64
 	SessionID string
+	// EmailVerified is the email_verified claim: whether the user's email
+	// was verified when the token was issued.
+	EmailVerified bool
 	TokenID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -266,13 +282,13 @@ type AccessClaims struct {
 
 // TokenIssuer issues and verifies access tokens.
 type TokenIssuer interface {
-	// Issue signs an access token for userID within session sessionID,
-	// issued at now, that expires at the earlier of now plus the
+	// Issue signs an access token for sub (user, session, whether the
+	// user's email is verified: the email_verified claim), issued at now, that expires at the earlier of now plus the
 	// configured lifetime and notAfter (the session's end; zero for no
 	// cap), so no access token outlives its session. Returns
 	// EUNAUTHORIZED (domain.ErrSessionEnded) when less than a second of
 	// the session is left, EINTERNAL otherwise (e.g. no entropy).
-	Issue(userID int64, sessionID string, now, notAfter time.Time) (AccessToken, error)
+	Issue(sub AccessSubject, now, notAfter time.Time) (AccessToken, error)
 	// Verify checks token as of now: signature, algorithm, issuer,
 	// audience, expiry, not-before and a session id. Returns EUNAUTHORIZED
 	// (domain.ErrInvalidToken) for any token that is not acceptable.

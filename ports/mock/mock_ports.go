@@ -722,6 +722,45 @@ func (c *MockSessionRepositoryRevokeForUserCall) DoAndReturn(f func(context.Cont
 	return c
 }
 
+// RevokeOthers mocks base method.
+func (m *MockSessionRepository) RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "RevokeOthers", ctx, userID, keepID, now)
+	ret0, _ := ret[0].(int)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// RevokeOthers indicates an expected call of RevokeOthers.
+func (mr *MockSessionRepositoryMockRecorder) RevokeOthers(ctx, userID, keepID, now any) *MockSessionRepositoryRevokeOthersCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "RevokeOthers", reflect.TypeOf((*MockSessionRepository)(nil).RevokeOthers), ctx, userID, keepID, now)
+	return &MockSessionRepositoryRevokeOthersCall{Call: call}
+}
+
+// MockSessionRepositoryRevokeOthersCall wrap *gomock.Call
+type MockSessionRepositoryRevokeOthersCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockSessionRepositoryRevokeOthersCall) Return(arg0 int, arg1 error) *MockSessionRepositoryRevokeOthersCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockSessionRepositoryRevokeOthersCall) Do(f func(context.Context, int64, string, time.Time) (int, error)) *MockSessionRepositoryRevokeOthersCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockSessionRepositoryRevokeOthersCall) DoAndReturn(f func(context.Context, int64, string, time.Time) (int, error)) *MockSessionRepositoryRevokeOthersCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Rotate mocks base method.
 func (m *MockSessionRepository) Rotate(ctx context.Context, presented, successor []byte, now time.Time) (ports.RefreshTokenState, bool, error) {
 	m.ctrl.T.Helper()
@@ -1082,18 +1121,18 @@ func (m *MockTokenIssuer) EXPECT() *MockTokenIssuerMockRecorder {
 }
 
 // Issue mocks base method.
-func (m *MockTokenIssuer) Issue(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
+func (m *MockTokenIssuer) Issue(sub ports.AccessSubject, now, notAfter time.Time) (ports.AccessToken, error) {
 	m.ctrl.T.Helper()
-	ret := m.ctrl.Call(m, "Issue", userID, sessionID, now, notAfter)
+	ret := m.ctrl.Call(m, "Issue", sub, now, notAfter)
 	ret0, _ := ret[0].(ports.AccessToken)
 	ret1, _ := ret[1].(error)
 	return ret0, ret1
 }
 
 // Issue indicates an expected call of Issue.
-func (mr *MockTokenIssuerMockRecorder) Issue(userID, sessionID, now, notAfter any) *MockTokenIssuerIssueCall {
+func (mr *MockTokenIssuerMockRecorder) Issue(sub, now, notAfter any) *MockTokenIssuerIssueCall {
 	mr.mock.ctrl.T.Helper()
-	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Issue", reflect.TypeOf((*MockTokenIssuer)(nil).Issue), userID, sessionID, now, notAfter)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Issue", reflect.TypeOf((*MockTokenIssuer)(nil).Issue), sub, now, notAfter)
 	return &MockTokenIssuerIssueCall{Call: call}
 }
 
@@ -1109,13 +1148,13 @@ func (c *MockTokenIssuerIssueCall) Return(arg0 ports.AccessToken, arg1 error) *M
 }
 
 // Do rewrite *gomock.Call.Do
-func (c *MockTokenIssuerIssueCall) Do(f func(int64, string, time.Time, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
+func (c *MockTokenIssuerIssueCall) Do(f func(ports.AccessSubject, time.Time, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
 	c.Call = c.Call.Do(f)
 	return c
 }
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
-func (c *MockTokenIssuerIssueCall) DoAndReturn(f func(int64, string, time.Time, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
+func (c *MockTokenIssuerIssueCall) DoAndReturn(f func(ports.AccessSubject, time.Time, time.Time) (ports.AccessToken, error)) *MockTokenIssuerIssueCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
@@ -2041,6 +2080,45 @@ func (c *MockEmailTokenRepositoryIssueCall) Do(f func(context.Context, []byte, p
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
 func (c *MockEmailTokenRepositoryIssueCall) DoAndReturn(f func(context.Context, []byte, ports.EmailToken, ports.Mail, time.Time) error) *MockEmailTokenRepositoryIssueCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// Lookup mocks base method.
+func (m *MockEmailTokenRepository) Lookup(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Lookup", ctx, hash, purpose, now)
+	ret0, _ := ret[0].(ports.EmailToken)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// Lookup indicates an expected call of Lookup.
+func (mr *MockEmailTokenRepositoryMockRecorder) Lookup(ctx, hash, purpose, now any) *MockEmailTokenRepositoryLookupCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Lookup", reflect.TypeOf((*MockEmailTokenRepository)(nil).Lookup), ctx, hash, purpose, now)
+	return &MockEmailTokenRepositoryLookupCall{Call: call}
+}
+
+// MockEmailTokenRepositoryLookupCall wrap *gomock.Call
+type MockEmailTokenRepositoryLookupCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockEmailTokenRepositoryLookupCall) Return(arg0 ports.EmailToken, arg1 error) *MockEmailTokenRepositoryLookupCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockEmailTokenRepositoryLookupCall) Do(f func(context.Context, []byte, ports.EmailTokenPurpose, time.Time) (ports.EmailToken, error)) *MockEmailTokenRepositoryLookupCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockEmailTokenRepositoryLookupCall) DoAndReturn(f func(context.Context, []byte, ports.EmailTokenPurpose, time.Time) (ports.EmailToken, error)) *MockEmailTokenRepositoryLookupCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
