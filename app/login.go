@@ -33,6 +33,11 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*Tokens, error) {
 	if err := s.verifyPassword(ctx, attempt, c.Password); err != nil {
 		return nil, err
 	}
+	if s.cfg.Mail.RequireVerified && !attempt.user.EmailVerified() {
+		// Told only to whoever knows the password.
+		s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventLoginFailed, UserID: attempt.user.ID(), Email: attempt.email.String(), Reason: ports.ReasonEmailNotVerified})
+		return nil, domain.ErrEmailNotVerified
+	}
 	return s.startSession(ctx, attempt)
 }
 

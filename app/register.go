@@ -39,5 +39,20 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (*dom
 		return nil, err
 	}
 	s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventUserRegistered, UserID: created.ID(), Email: created.Email().String()})
+	s.welcome(ctx, created)
 	return created, nil
+}
+
+// welcome mails a new account its verification link when mail is on.
+// The account exists either way: a failure is reported, not returned, and
+// the user can ask for another link.
+func (s *Service) welcome(ctx context.Context, u *domain.User) {
+	if !s.MailEnabled() {
+		return
+	}
+	wait, err := s.allowRecipient(ctx, u.Email(), kindVerify)
+	if err == nil && wait == 0 {
+		err = s.sendVerification(ctx, u)
+	}
+	s.reportError("verification mail", err)
 }

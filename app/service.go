@@ -35,6 +35,10 @@ type Ports struct {
 	// Devices is optional: nil issues no device tokens, and then nothing
 	// exempts a client from the account-wide cap.
 	Devices ports.DeviceTokens
+	// EmailTokens and Outbox, both or neither, turn the mail flows on
+	// (see MailConfig).
+	EmailTokens ports.EmailTokenRepository
+	Outbox      ports.MailOutbox
 }
 
 // Config holds the use cases' rules.
@@ -59,6 +63,8 @@ type Config struct {
 	// MaxSessions bounds a user's live sessions: a login that would
 	// exceed it ends the oldest first. Default 100; negative means no cap.
 	MaxSessions int
+	// Mail configures the mail flows.
+	Mail MailConfig
 }
 
 // Defaults for Config's zero values.
@@ -84,8 +90,11 @@ type Service struct {
 	limits        ports.RateLimitStore
 	breaches      ports.BreachChecker
 	devices       ports.DeviceTokens
+	emailTokens   ports.EmailTokenRepository
+	outbox        ports.MailOutbox
 
 	cfg       Config
+	bg        background
 	dummyHash string
 	touched   touchLog
 }
@@ -112,12 +121,19 @@ func New(p Ports, cfg Config) (*Service, error) {
 		return nil, errors.New("app: rate limits enabled without a RateLimitStore")
 	case cfg.Limits.Enabled && (cfg.Limits.IPWindow <= 0 && cfg.Limits.IPRequests > 0 || cfg.Limits.AccountWindow <= 0 && cfg.Limits.AccountFailures > 0):
 		return nil, errors.New("app: a rate limit needs a positive window")
+	case (p.EmailTokens == nil) != (p.Outbox == nil):
+		return nil, errors.New("app: EmailTokens and Outbox go together")
+	case cfg.Mail.RequireVerified && p.EmailTokens == nil:
+		return nil, errors.New("app: verified emails are required, but there is no mail to verify them with")
+	case cfg.Mail.VerifyTTL < 0 || cfg.Mail.ResetTTL < 0 || cfg.Mail.Cooldown < 0 || cfg.Mail.DailyCap < 0 || cfg.Mail.ClientMails < 0 || cfg.Mail.ClientMailWindow < 0 || cfg.Mail.Background < 0:
+		return nil, errors.New("app: negative mail setting")
 	case cfg.SessionTTL < 0 || cfg.ReuseGrace < 0:
 		return nil, errors.New("app: negative session lifetime or reuse grace")
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
+	cfg.Mail.setDefaults()
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
@@ -135,7 +151,8 @@ func New(p Ports, cfg Config) (*Service, error) {
 		users: p.Users, sessions: p.Sessions, hasher: p.Hasher, tokens: p.Tokens,
 		sessionTokens: p.SessionTokens, clock: p.Clock, events: p.Events,
 		limits: p.RateLimits, breaches: p.Breaches, devices: p.Devices,
-		cfg: cfg, dummyHash: dummy,
+		emailTokens: p.EmailTokens, outbox: p.Outbox,
+		cfg: cfg, dummyHash: dummy, bg: background{slots: make(chan struct{}, cfg.Mail.Background)},
 	}, nil
 }
 
@@ -153,7 +170,7 @@ type Tokens struct {
 
 // issue signs the access token that goes with refresh in session.
 func (s *Service) issue(user *domain.User, session *domain.Session, refresh string, now time.Time) (*Tokens, error) {
-	access, err := s.tokens.Issue(user.ID(), session.ID(), now, session.ExpiresAt())
+	access, err := s.tokens.Issue(ports.AccessSubject{UserID: user.ID(), SessionID: session.ID(), EmailVerified: user.EmailVerified()}, now, session.ExpiresAt())
 	if err != nil {
 		return nil, err
 	}

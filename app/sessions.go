@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 
 	"github.com/authd/authd/domain"
 	"github.com/authd/authd/ports"
@@ -60,14 +59,7 @@ func (s *Service) DeleteMyAccount(ctx context.Context, accessToken, password str
 	if err != nil {
 		return err
 	}
-	a := &loginAttempt{email: u.Email(), user: u, hash: u.PasswordHash()}
-	if a.guard, err = s.guardAccount(ctx, a.email, u, ports.DeviceClaims{}, false); err != nil {
-		return err
-	}
-	if err := s.verifyPassword(ctx, a, password); err != nil {
-		if errors.Is(err, domain.ErrInvalidCredentials) {
-			return domain.ErrWrongPassword
-		}
+	if err := s.confirmPassword(ctx, u, password); err != nil {
 		return err
 	}
 	if err := s.users.Delete(ctx, u.ID()); err != nil {

@@ -24,6 +24,9 @@ const (
 	// EFORBIDDEN: the caller is who they say, but this action needs a
 	// proof they did not give (the current password).
 	EFORBIDDEN = "forbidden"
+	// EUNSUPPORTED: the server is not configured for this operation (mail
+	// flows without a mailer).
+	EUNSUPPORTED = "unsupported"
 	// EUNAVAILABLE: a dependency (the database) cannot answer right now;
 	// the caller may retry later.
 	EUNAVAILABLE = "unavailable"
@@ -57,8 +60,17 @@ const (
 	// current password, and the one given is not it.
 	ReasonWrongPassword = "wrong_password"
 	ReasonUnavailable   = "unavailable"
-	ReasonRateLimited   = "rate_limited"
-	ReasonInternal      = "internal"
+	// ReasonEmailNotVerified: login needs a verified email
+	// (AUTHD_REQUIRE_VERIFIED_EMAIL) and the account's is not.
+	ReasonEmailNotVerified = "email_not_verified"
+	// ReasonInvalidEmailToken: an emailed token (verification, reset,
+	// email change) is unknown, used, expired or for another purpose.
+	ReasonInvalidEmailToken = "invalid_email_token"
+	// ReasonMailDisabled: a mail flow was asked for, and the server has
+	// no way to send mail.
+	ReasonMailDisabled = "mail_disabled"
+	ReasonRateLimited  = "rate_limited"
+	ReasonInternal     = "internal"
 )
 
 // Reasons is every reason the domain defines, so a test can hold the
@@ -67,6 +79,7 @@ var Reasons = []string{
 	ReasonValidationFailed, ReasonFieldRequired, ReasonEmailTaken,
 	ReasonInvalidCredentials, ReasonInvalidToken, ReasonInvalidRefreshToken,
 	ReasonNotFound, ReasonWrongPassword, ReasonUnavailable, ReasonRateLimited, ReasonInternal,
+	ReasonEmailNotVerified, ReasonInvalidEmailToken, ReasonMailDisabled,
 	ReasonInvalidEmail, ReasonEmailTooLong, ReasonEmailNotASCII,
 	ReasonPasswordNotUTF8, ReasonPasswordTooLong, ReasonPasswordTooShort,
 	ReasonPasswordTooCommon, ReasonPasswordRepeated, ReasonPasswordSequential,
@@ -219,4 +232,13 @@ var (
 	// ErrWrongPassword refuses an action on one's own account (deleting
 	// it) when the current password given with it is not right.
 	ErrWrongPassword = &Error{Code: EFORBIDDEN, Reason: ReasonWrongPassword, Message: "The password is not correct"}
+	// ErrEmailNotVerified refuses a login with the right password while
+	// verified emails are required and the account's is not.
+	ErrEmailNotVerified = &Error{Code: EFORBIDDEN, Reason: ReasonEmailNotVerified, Message: "Email not verified"}
+	// ErrMailDisabled answers the mail flows when no mailer is configured.
+	ErrMailDisabled = &Error{Code: EUNSUPPORTED, Reason: ReasonMailDisabled, Message: "Email delivery is not configured"}
+	// ErrInvalidEmailToken is the one answer for an emailed token that
+	// cannot be used, whatever the reason.
+	ErrInvalidEmailToken = &Error{Code: EINVALID, Reason: ReasonInvalidEmailToken, Message: "The link is invalid or has expired",
+		Fields: []FieldError{{Field: "token", Reason: ReasonInvalidEmailToken, Message: "The link is invalid or has expired; ask for a new one"}}}
 )

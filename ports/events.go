@@ -26,6 +26,17 @@ const (
 	EventUserActivated          EventName = "user.activated"
 	EventUserDeleted            EventName = "user.deleted"
 	EventMailFailed             EventName = "mail.failed"
+	EventPasswordResetRequested EventName = "password.reset_requested"
+	EventPasswordReset          EventName = "password.reset"
+	EventPasswordChanged        EventName = "password.changed"
+	EventEmailVerified          EventName = "email.verified"
+	EventEmailChangeRequested   EventName = "email.change_requested"
+	EventEmailChanged           EventName = "email.changed"
+	EventVerificationRequested  EventName = "email.verification_requested"
+	EventMailSuppressed         EventName = "mail.suppressed"
+	// EventRegisterExisting: an enumeration-safe registration named an
+	// address that has an account; its owner is told by mail.
+	EventRegisterExisting EventName = "register.existing_email"
 )
 
 // EventNames is every EventName, for adapters that keep a bounded set of
@@ -35,7 +46,9 @@ var EventNames = []EventName{
 	EventTokenRefreshed, EventTokenReuseDetected, EventSessionRevoked,
 	EventRateLimitExceeded, EventBreachCheckUnavailable,
 	EventUserDeactivated, EventUserActivated, EventUserDeleted,
-	EventMailFailed,
+	EventMailFailed, EventPasswordResetRequested, EventPasswordReset,
+	EventPasswordChanged, EventEmailVerified, EventEmailChangeRequested,
+	EventEmailChanged, EventVerificationRequested, EventMailSuppressed, EventRegisterExisting,
 }
 
 // Reason says why an event happened, for operators. Like names, reasons
@@ -48,6 +61,7 @@ const (
 	ReasonUnknownEmail     Reason = "unknown email"
 	ReasonPasswordMismatch Reason = "password mismatch"
 	ReasonInactiveAccount  Reason = "inactive account"
+	ReasonEmailNotVerified Reason = "email not verified"
 	// token.refreshed
 	ReasonRotated    Reason = "rotated"
 	ReasonGraceRetry Reason = "grace retry"
@@ -65,6 +79,21 @@ const (
 	ReasonThrottledAccount Reason = "failed logins on a throttled account"
 	ReasonAccountCap       Reason = "account-wide failure cap reached"
 	ReasonDeviceBudget     Reason = "device failure budget spent"
+	// password.reset_requested, email.verification_requested: no mail
+	// went out because the address has no account (or, for verification,
+	// its account is inactive or already verified). The client was told
+	// the same as when one did.
+	ReasonNoAccount       Reason = "no account for the address"
+	ReasonAlreadyVerified Reason = "email already verified"
+	// mail.suppressed: a mail flow's message was not sent because the
+	// recipient had one of that kind within the cooldown, or reached the
+	// daily cap.
+	ReasonMailCooldown Reason = "recipient cooldown"
+	ReasonMailDailyCap Reason = "recipient daily cap reached"
+	// password.changed, session.revoked: ended by a password change or
+	// reset, or by an email change.
+	ReasonPasswordChanged Reason = "password changed"
+	ReasonPasswordReset   Reason = "password reset"
 	// breach_check.unavailable
 	ReasonBreachFailOpen   Reason = "fail closed: false"
 	ReasonBreachFailClosed Reason = "fail closed: true"
