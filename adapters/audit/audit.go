@@ -36,6 +36,15 @@ var levels = map[ports.EventName]slog.Level{
 	ports.EventUserActivated:          slog.LevelInfo,
 	ports.EventUserDeleted:            slog.LevelWarn,
 	ports.EventMailFailed:             slog.LevelWarn,
+	ports.EventPasswordResetRequested: slog.LevelInfo,
+	ports.EventPasswordReset:          slog.LevelWarn,
+	ports.EventPasswordChanged:        slog.LevelWarn,
+	ports.EventEmailVerified:          slog.LevelInfo,
+	ports.EventEmailChangeRequested:   slog.LevelInfo,
+	ports.EventEmailChanged:           slog.LevelWarn,
+	ports.EventVerificationRequested:  slog.LevelInfo,
+	ports.EventMailSuppressed:         slog.LevelInfo,
+	ports.EventRegisterExisting:       slog.LevelInfo,
 }
 
 // Level returns the level an event named name is written at.

@@ -16,18 +16,20 @@ import (
 // userResponse is the public shape of a user; the password hash has no
 // field here, so it cannot be serialised by accident.
 type userResponse struct {
-	ID        int64  `json:"id"`
-	Email     string `json:"email"`
-	IsActive  bool   `json:"is_active"`
-	CreatedAt string `json:"created_at"`
+	ID            int64  `json:"id"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	IsActive      bool   `json:"is_active"`
+	CreatedAt     string `json:"created_at"`
 }
 
 func newUserResponse(u *domain.User) userResponse {
 	return userResponse{
-		ID:        u.ID(),
-		Email:     u.Email().String(),
-		IsActive:  u.IsActive(),
-		CreatedAt: u.CreatedAt().UTC().Format(time.RFC3339),
+		ID:            u.ID(),
+		Email:         u.Email().String(),
+		EmailVerified: u.EmailVerified(),
+		IsActive:      u.IsActive(),
+		CreatedAt:     u.CreatedAt().UTC().Format(time.RFC3339),
 	}
 }
 
@@ -80,6 +82,12 @@ func (s *server) register(c *fiber.Ctx) error {
 	email, password, err := credentials(c)
 	if err != nil {
 		return err
+	}
+	if s.svc.EnumerationSafe() {
+		if err := s.svc.RegisterQuietly(c.UserContext(), email, password); err != nil {
+			return err
+		}
+		return accepted(c, "If the address can be registered, a message is on its way to it")
 	}
 	u, err := s.svc.Register(c.UserContext(), email, password)
 	if err != nil {

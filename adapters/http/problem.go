@@ -30,6 +30,7 @@ var codeStatus = map[string]int{
 	domain.EUNAUTHORIZED: fiber.StatusUnauthorized,
 	domain.EFORBIDDEN:    fiber.StatusForbidden,
 	domain.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
+	domain.EUNSUPPORTED:  fiber.StatusNotImplemented,
 	domain.ERATELIMITED:  fiber.StatusTooManyRequests,
 	domain.EINTERNAL:     fiber.StatusInternalServerError,
 }

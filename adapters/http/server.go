@@ -139,6 +139,12 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 	api.Delete("/users/me", s.budget, s.deleteMe)
 	api.Get("/users/me/sessions", s.mySessions)
 	api.Delete("/users/me/sessions/:id", s.revokeMySession)
+	api.Post("/users/me/password", s.budget, s.changePassword)
+	api.Post("/users/me/email", s.mailOn, s.budget, s.changeEmail)
+	api.Post("/auth/email/verify", s.mailOn, s.budget, s.verifyEmail)
+	api.Post("/auth/email/verification", s.mailOn, s.budget, s.requestVerification)
+	api.Post("/auth/password/forgot", s.mailOn, s.budget, s.forgotPassword)
+	api.Post("/auth/password/reset", s.mailOn, s.budget, s.resetPassword)
 
 	s.finish(f)
 	return f, nil
