@@ -831,6 +831,10 @@ type harness struct {
 	// included); cmd/authd's tests run the two together.
 	metrics *fakeMetrics
 
+	// mail holds the emailed tokens and the outbox when withMail is used.
+	mail *fakeMail
+	svc  *app.Service
+
 	// ports and cfg are what the service was built from, for tests that
 	// build their own.
 	ports app.Ports
@@ -853,6 +857,7 @@ type harnessConfig struct {
 	jwks           []byte
 	hsts, noDocs   bool
 	warnForwarded  bool
+	mail           *app.MailConfig // nil: no mailer
 }
 
 type option func(*harnessConfig)
@@ -911,6 +916,9 @@ func withTrustedProxies(prefixes ...string) option {
 // withBreaches turns the breached-password check on with b.
 func withBreaches(b ports.BreachChecker) option { return func(c *harnessConfig) { c.breaches = b } }
 
+// withMail turns the mail flows on with mc, over the harness's fakeMail.
+func withMail(mc app.MailConfig) option { return func(c *harnessConfig) { c.mail = &mc } }
+
 // withJWKS sets the key set document served at /.well-known/jwks.json.
 func withJWKS(doc []byte) option { return func(c *harnessConfig) { c.jwks = doc } }
 
@@ -955,10 +963,16 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Breaches:      hc.breaches,
 	}
 	h.cfg = app.Config{Policy: domain.PasswordPolicy{}, SessionTTL: hc.sessionTTL, Limits: hc.limits}
+	if hc.mail != nil {
+		h.mail = newFakeMail(repo)
+		h.ports.EmailTokens, h.ports.Outbox = h.mail, h.mail
+		h.cfg.Mail = *hc.mail
+	}
 	svc, err := app.New(h.ports, h.cfg)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
+	h.svc = svc
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	f, err := httpapi.New(httpapi.Config{
 		CORSOrigins:    hc.cors,
