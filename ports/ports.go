@@ -275,9 +275,9 @@ type AccessClaims struct {
 	// EmailVerified is the email_verified claim: whether the user's email
 	// was verified when the token was issued.
 	EmailVerified bool
-	TokenID   string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
+	TokenID       string
+	IssuedAt      time.Time
+	ExpiresAt     time.Time
 }
 
 // TokenIssuer issues and verifies access tokens.
