@@ -153,7 +153,8 @@ type Tokens struct {
 
 // issue signs the access token that goes with refresh in session.
 func (s *Service) issue(user *domain.User, session *domain.Session, refresh string, now time.Time) (*Tokens, error) {
-	access, err := s.tokens.Issue(user.ID(), session.ID(), now, session.ExpiresAt())
+	access, err := s.tokens.Issue(ports.AccessSubject{UserID: user.ID(), SessionID: session.ID(), EmailVerified: user.EmailVerified()},
+		now, session.ExpiresAt())
 	if err != nil {
 		return nil, err
 	}
