@@ -220,7 +220,7 @@ func TestLoginEndsTheOldestBeyondTheCap(t *testing.T) {
 		f.sessions.EXPECT().RevokeBeyond(ctx, int64(42), 1, now).Return(1, nil),
 		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: ports.EventSessionRevoked, UserID: 42, Reason: ports.ReasonSessionCap}),
 		f.sessions.EXPECT().Create(ctx, gomock.Any(), loginRefreshHash).Return(nil),
-		f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil),
+		f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil),
 		f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 	)
 	if _, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "pw-pw-pw-pw"}); err != nil {

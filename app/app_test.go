@@ -266,7 +266,7 @@ func TestLoginUpgradesAnUnnormalizedHash(t *testing.T) {
 	}
 	calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
 	calls = append(calls,
-		f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil),
+		f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil),
 		f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 	)
 	gomock.InOrder(calls...)
@@ -454,7 +454,7 @@ func TestLoginSuccess(t *testing.T) {
 			}
 			calls = append(calls, expectSessionStart(f, ctx, 42, tc.wantTTL, nil)...)
 			calls = append(calls,
-				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(tc.wantTTL)).Return(token, nil),
+				f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(tc.wantTTL)).Return(token, nil),
 				f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 			)
 			gomock.InOrder(calls...)
@@ -698,7 +698,7 @@ func TestLoginFailures(t *testing.T) {
 					expectNoRehash(f),
 				}
 				calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
-				gomock.InOrder(append(calls, f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{}, cause))...)
+				gomock.InOrder(append(calls, f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{}, cause))...)
 			},
 			wantErr: cause, wantCode: domain.EINTERNAL,
 		},
@@ -944,7 +944,7 @@ func TestLoginRecordsWhereTheSessionStarted(t *testing.T) {
 	f.sessions.EXPECT().Create(ctx, gomock.Cond(func(s *domain.Session) bool {
 		return s.ID() == loginSessionID && s.UserAgent() == "Firefox/140.0" && s.ClientAddr() == "203.0.113.7"
 	}), loginRefreshHash).Return(nil)
-	f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil)
+	f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "t"}, nil)
 	f.events.EXPECT().Record(ctx, loginSucceededEvent())
 	if _, err := f.svc.Login(ctx, Credentials{Email: "alice@example.com", Password: "pw-pw-pw-pw"}); err != nil {
 		t.Fatalf("Login: %v", err)

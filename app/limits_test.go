@@ -217,7 +217,7 @@ func TestLoginAccountThrottle(t *testing.T) {
 		}
 		calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
 		return append(calls,
-			f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "signed.jwt.token"}, nil),
+			f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(DefaultSessionTTL)).Return(ports.AccessToken{Token: "signed.jwt.token"}, nil),
 			f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 		)
 	}

@@ -71,7 +71,7 @@ func expectIssue(f *fixture, ctx context.Context, user *domain.User, reason port
 	access := ports.AccessToken{Token: "fresh.access.jwt", ExpiresIn: 15 * time.Minute}
 	gomock.InOrder(
 		f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
-		f.tokens.EXPECT().Issue(int64(42), sessionID, now, now.Add(sessionLeft)).Return(access, nil),
+		f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: sessionID}, now, now.Add(sessionLeft)).Return(access, nil),
 		f.events.EXPECT().Record(ctx, refreshed(reason)),
 	)
 	return access
@@ -148,7 +148,7 @@ func TestRefreshRotates(t *testing.T) {
 			gomock.InOrder(
 				expectRotate(f, ctx, ports.RefreshTokenState{Session: s}, true, nil),
 				f.users.EXPECT().ByID(ctx, int64(42)).Return(user, nil),
-				f.tokens.EXPECT().Issue(int64(42), sessionID, now, now.Add(expires)).Return(access, nil),
+				f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: sessionID}, now, now.Add(expires)).Return(access, nil),
 				f.events.EXPECT().Record(ctx, refreshed("rotated")),
 			)
 
@@ -385,7 +385,7 @@ func TestRefreshFailures(t *testing.T) {
 		{"issue error", func(f *fixture, ctx context.Context) {
 			expectRotate(f, ctx, ports.RefreshTokenState{Session: liveSession()}, true, nil)
 			f.users.EXPECT().ByID(ctx, int64(42)).Return(alice(), nil)
-			f.tokens.EXPECT().Issue(int64(42), sessionID, now, now.Add(sessionLeft)).Return(ports.AccessToken{}, cause)
+			f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: sessionID}, now, now.Add(sessionLeft)).Return(ports.AccessToken{}, cause)
 		}, domain.EINTERNAL},
 	}
 	for _, tt := range tests {

@@ -110,7 +110,7 @@ func TestLoginRehash(t *testing.T) {
 			calls = append(calls, tt.rehash(f, ctx)...)
 			calls = append(calls, expectSessionStart(f, ctx, 42, DefaultSessionTTL, nil)...)
 			gomock.InOrder(append(calls,
-				f.tokens.EXPECT().Issue(int64(42), loginSessionID, now, now.Add(DefaultSessionTTL)).Return(access, nil),
+				f.tokens.EXPECT().Issue(ports.AccessSubject{UserID: 42, SessionID: loginSessionID}, now, now.Add(DefaultSessionTTL)).Return(access, nil),
 				f.events.EXPECT().Record(ctx, loginSucceededEvent()),
 			)...)
 

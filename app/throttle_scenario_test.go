@@ -147,8 +147,8 @@ func (s *fakeSessionTokens) Hash(tok string) ([]byte, bool) {
 
 type fakeTokens struct{ ports.TokenIssuer }
 
-func (fakeTokens) Issue(userID int64, sessionID string, _, _ time.Time) (ports.AccessToken, error) {
-	return ports.AccessToken{Token: fmt.Sprintf("jwt(%d,%s)", userID, sessionID), ExpiresIn: 15 * time.Minute}, nil
+func (fakeTokens) Issue(sub ports.AccessSubject, _, _ time.Time) (ports.AccessToken, error) {
+	return ports.AccessToken{Token: fmt.Sprintf("jwt(%d,%s)", sub.UserID, sub.SessionID), ExpiresIn: 15 * time.Minute}, nil
 }
 
 type fakeClock struct{ now time.Time }

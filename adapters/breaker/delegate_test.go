@@ -142,6 +142,17 @@ func TestDelegation(t *testing.T) {
 			want: []any{3},
 		},
 		{
+			name: "Sessions.RevokeOthers",
+			expect: func(m mocks, err error) {
+				m.sessions.EXPECT().RevokeOthers(derived, int64(7), "keep", now).Return(2, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, err := d.sessions.RevokeOthers(ctx, 7, "keep", now)
+				return []any{n}, err
+			},
+			want: []any{2},
+		},
+		{
 			name: "Sessions.ActiveUser",
 			expect: func(m mocks, err error) {
 				m.sessions.EXPECT().ActiveUser(derived, "sid", int64(7), now).Return(user, err)
@@ -296,6 +307,17 @@ func TestDelegation(t *testing.T) {
 			},
 			call: func(ctx context.Context, d decorated) ([]any, error) {
 				tok, err := d.tokens.Consume(ctx, hash, ports.PurposeChangeEmail, now)
+				return []any{tok}, err
+			},
+			want: []any{token},
+		},
+		{
+			name: "EmailTokens.Lookup",
+			expect: func(m mocks, err error) {
+				m.tokens.EXPECT().Lookup(derived, hash, ports.PurposeResetPassword, now).Return(token, err)
+			},
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				tok, err := d.tokens.Lookup(ctx, hash, ports.PurposeResetPassword, now)
 				return []any{tok}, err
 			},
 			want: []any{token},

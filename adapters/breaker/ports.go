@@ -105,6 +105,11 @@ func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now tim
 	return do(ctx, r.cmd, func(ctx context.Context) (int, error) { return r.next.RevokeAll(ctx, userID, now) })
 }
 
+// RevokeOthers calls the wrapped RevokeOthers.
+func (r *SessionRepository) RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error) {
+	return do(ctx, r.cmd, func(ctx context.Context) (int, error) { return r.next.RevokeOthers(ctx, userID, keepID, now) })
+}
+
 // ActiveUser calls the wrapped ActiveUser.
 func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, userID int64, now time.Time) (*domain.User, error) {
 	return do(ctx, r.cmd, func(ctx context.Context) (*domain.User, error) {

@@ -58,6 +58,13 @@ func (r *EmailTokenRepository) Consume(ctx context.Context, hash []byte, purpose
 	})
 }
 
+// Lookup calls the wrapped Lookup.
+func (r *EmailTokenRepository) Lookup(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
+	return do(ctx, r.cmd, func(ctx context.Context) (ports.EmailToken, error) {
+		return r.next.Lookup(ctx, hash, purpose, now)
+	})
+}
+
 // InvalidateAll calls the wrapped InvalidateAll.
 func (r *EmailTokenRepository) InvalidateAll(ctx context.Context, userID int64, purpose ports.EmailTokenPurpose, now time.Time) error {
 	_, err := do(ctx, r.cmd, func(ctx context.Context) (struct{}, error) {

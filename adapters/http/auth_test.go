@@ -11,6 +11,7 @@ import (
 	"go.uber.org/mock/gomock"
 
 	"github.com/authd/authd/domain"
+	"github.com/authd/authd/ports"
 	"github.com/authd/authd/ports/mock"
 )
 
@@ -197,11 +198,11 @@ func TestMeRejectsBadTokens(t *testing.T) {
 		return "A" + s[1:]
 	}
 	sid := h.sessionOf(tok)
-	forged, _ := h.tokens.Issue(3, sid, t0, time.Time{})            // signed for a user that does not exist
-	noSession, _ := h.tokens.Issue(1, "", t0, time.Time{})          // no sid claim
-	unknownSession, _ := h.tokens.Issue(1, "nope", t0, time.Time{}) // a session that does not exist
-	h.register("ivy@example.com", "correct horse")                  // user 2
-	othersSession, _ := h.tokens.Issue(2, sid, t0, time.Time{})     // user 2 in ivan's session
+	forged, _ := h.tokens.Issue(ports.AccessSubject{UserID: 3, SessionID: sid}, t0, time.Time{})            // signed for a user that does not exist
+	noSession, _ := h.tokens.Issue(ports.AccessSubject{UserID: 1, SessionID: ""}, t0, time.Time{})          // no sid claim
+	unknownSession, _ := h.tokens.Issue(ports.AccessSubject{UserID: 1, SessionID: "nope"}, t0, time.Time{}) // a session that does not exist
+	h.register("ivy@example.com", "correct horse")                                                          // user 2
+	othersSession, _ := h.tokens.Issue(ports.AccessSubject{UserID: 2, SessionID: sid}, t0, time.Time{})     // user 2 in ivan's session
 
 	tests := []struct {
 		name, authorization string

@@ -305,9 +305,11 @@ var _ ports.TokenIssuer = (*fakeTokens)(nil)
 type fakeClaims struct {
 	Sub int64  `json:"sub"`
 	Sid string `json:"sid"`
-	Iat int64  `json:"iat"`
-	Exp int64  `json:"exp"`
-	Jti string `json:"jti"`
+	// EmailVerified is always present, as in the real tokens.
+	EmailVerified bool   `json:"email_verified"`
+	Iat           int64  `json:"iat"`
+	Exp           int64  `json:"exp"`
+	Jti           string `json:"jti"`
 }
 
 var b64 = base64.RawURLEncoding
@@ -318,7 +320,7 @@ func (f *fakeTokens) sign(s string) string {
 	return b64.EncodeToString(m.Sum(nil))
 }
 
-func (f *fakeTokens) Issue(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
+func (f *fakeTokens) Issue(sub ports.AccessSubject, now, notAfter time.Time) (ports.AccessToken, error) {
 	exp := now.Add(tokenTTL)
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
@@ -326,7 +328,7 @@ func (f *fakeTokens) Issue(userID int64, sessionID string, now, notAfter time.Ti
 	if exp.Sub(now) < time.Second {
 		return ports.AccessToken{}, domain.ErrSessionEnded
 	}
-	c := fakeClaims{Sub: userID, Sid: sessionID, Iat: now.Unix(), Exp: exp.Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
+	c := fakeClaims{Sub: sub.UserID, Sid: sub.SessionID, EmailVerified: sub.EmailVerified, Iat: now.Unix(), Exp: exp.Unix(), Jti: strconv.FormatInt(f.n.Add(1), 10)}
 	p, _ := json.Marshal(c)
 	unsigned := b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + b64.EncodeToString(p)
 	return ports.AccessToken{Token: unsigned + "." + f.sign(unsigned), ExpiresIn: exp.Sub(now)}, nil
@@ -351,7 +353,7 @@ func (f *fakeTokens) Verify(token string, now time.Time) (ports.AccessClaims, er
 	if !now.Before(time.Unix(c.Exp, 0)) || c.Sid == "" {
 		return ports.AccessClaims{}, domain.ErrInvalidToken
 	}
-	return ports.AccessClaims{UserID: c.Sub, SessionID: c.Sid, TokenID: c.Jti, IssuedAt: time.Unix(c.Iat, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
+	return ports.AccessClaims{UserID: c.Sub, SessionID: c.Sid, EmailVerified: c.EmailVerified, TokenID: c.Jti, IssuedAt: time.Unix(c.Iat, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
 }
 
 // fakeSessions is an in-memory ports.SessionRepository with the documented
@@ -485,6 +487,22 @@ func (f *fakeSessions) RevokeAll(_ context.Context, userID int64, now time.Time)
 	n := 0
 	for _, s := range f.sessions {
 		if s.userID == userID && s.liveAt(now) {
+			s.revokedAt = now
+			n++
+		}
+	}
+	return n, nil
+}
+
+// RevokeOthers is RevokeAll sparing keepID, under the one mutex.
+func (f *fakeSessions) RevokeOthers(_ context.Context, userID int64, keepID string, now time.Time) (int, error) {
+	defer f.mu.Unlock()
+	if err := f.begin(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for id, s := range f.sessions {
+		if id != keepID && s.userID == userID && s.liveAt(now) {
 			s.revokedAt = now
 			n++
 		}

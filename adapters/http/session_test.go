@@ -483,7 +483,7 @@ func TestLogoutAllRejectsBadTokens(t *testing.T) {
 	h := newHarness(t)
 	h.register("eli@example.com", "correct horse")
 	p := h.loginTokens("eli@example.com", "correct horse")
-	expired, _ := h.tokens.Issue(1, h.sessionOf(p.access), t0.Add(-tokenTTL), time.Time{})
+	expired, _ := h.tokens.Issue(ports.AccessSubject{UserID: 1, SessionID: h.sessionOf(p.access)}, t0.Add(-tokenTTL), time.Time{})
 
 	tests := []struct {
 		name, authorization string
@@ -554,20 +554,20 @@ func TestSessionStorageDown(t *testing.T) {
 		{"me", func(m *mock.MockSessionRepository) {
 			m.EXPECT().ActiveUser(gomock.Any(), "s1", int64(1), t0).Return(nil, down)
 		}, func(h *harness) *response {
-			tok, _ := h.tokens.Issue(1, "s1", t0, time.Time{})
+			tok, _ := h.tokens.Issue(ports.AccessSubject{UserID: 1, SessionID: "s1"}, t0, time.Time{})
 			return h.get(mePath, "Authorization", "Bearer "+tok.Token)
 		}},
 		{"logout/all authenticating", func(m *mock.MockSessionRepository) {
 			m.EXPECT().ActiveUser(gomock.Any(), "s1", int64(1), t0).Return(nil, down)
 		}, func(h *harness) *response {
-			tok, _ := h.tokens.Issue(1, "s1", t0, time.Time{})
+			tok, _ := h.tokens.Issue(ports.AccessSubject{UserID: 1, SessionID: "s1"}, t0, time.Time{})
 			return h.post(logoutAllPath, "", "Authorization", "Bearer "+tok.Token)
 		}},
 		{"logout/all revoking", func(m *mock.MockSessionRepository) {
 			m.EXPECT().ActiveUser(gomock.Any(), "s1", int64(1), t0).Return(user, nil)
 			m.EXPECT().RevokeAll(gomock.Any(), int64(1), t0).Return(0, down)
 		}, func(h *harness) *response {
-			tok, _ := h.tokens.Issue(1, "s1", t0, time.Time{})
+			tok, _ := h.tokens.Issue(ports.AccessSubject{UserID: 1, SessionID: "s1"}, t0, time.Time{})
 			return h.post(logoutAllPath, "", "Authorization", "Bearer "+tok.Token)
 		}},
 	}

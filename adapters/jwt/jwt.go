@@ -150,18 +150,21 @@ func (i *Issuer) KeyIDs() (signing string, verificationOnly []string) {
 func (i *Issuer) JWKS() []byte { return append([]byte(nil), i.jwks...) }
 
 // claims are the registered claims plus the session id, which every
-// authenticated request checks against the session store.
+// authenticated request checks against the session store, and
+// email_verified, always present (no omitempty) so a client reads false
+// rather than a missing claim. A token issued before email_verified
+// existed decodes with it false.
 type claims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID     string `json:"sid"`
+	EmailVerified bool   `json:"email_verified"`
 }
 
 // TokenType is the "typ" header of every issued token (RFC 9068 2.1).
 const TokenType = "at+jwt"
 
-// Issue signs a token for userID in sessionID with iat = nbf = now and
-// exp = now + TTL.
-// Issue signs an access token with its life capped at notAfter, the end of
+// Issue signs an access token for sub (sub = user id, sid = session id,
+// email_verified), with iat = nbf = now and its life capped at notAfter, the end of
 // its session, so no access token outlives the session it belongs to:
 // exp = min(now + TTL, notAfter), and ExpiresIn = exp - iat agrees with
 // the token. Times have one-second precision: now is rounded down (as iat)
@@ -170,8 +173,8 @@ const TokenType = "at+jwt"
 // session ends within the current second, or has ended) no token is
 // issued and the error is EUNAUTHORIZED (domain.ErrSessionEnded); any other
 // error is EINTERNAL.
-func (i *Issuer) Issue(userID int64, sessionID string, now, notAfter time.Time) (ports.AccessToken, error) {
-	if sessionID == "" {
+func (i *Issuer) Issue(sub ports.AccessSubject, now, notAfter time.Time) (ports.AccessToken, error) {
+	if sub.SessionID == "" {
 		return ports.AccessToken{}, errors.New("jwt: access token without a session")
 	}
 	now = now.Truncate(time.Second)
@@ -195,7 +198,7 @@ func (i *Issuer) Issue(userID int64, sessionID string, now, notAfter time.Time) 
 	}
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   strconv.FormatInt(userID, 10),
+			Subject:   strconv.FormatInt(sub.UserID, 10),
 			Issuer:    i.cfg.Issuer,
 			Audience:  jwt.ClaimStrings{i.cfg.Audience},
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -203,7 +206,8 @@ func (i *Issuer) Issue(userID int64, sessionID string, now, notAfter time.Time) 
 			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        hex.EncodeToString(id[:]),
 		},
-		SessionID: sessionID,
+		SessionID:     sub.SessionID,
+		EmailVerified: sub.EmailVerified,
 	}
 	t := jwt.NewWithClaims(i.signing.method, c)
 	t.Header["typ"] = TokenType
@@ -246,7 +250,13 @@ func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error)
 	if c.SessionID == "" {
 		return ports.AccessClaims{}, invalid(errors.New("jwt: no session id"))
 	}
-	out := ports.AccessClaims{UserID: uid, SessionID: c.SessionID, TokenID: c.ID, ExpiresAt: c.ExpiresAt.Time.UTC()}
+	out := ports.AccessClaims{
+		UserID:        uid,
+		SessionID:     c.SessionID,
+		EmailVerified: c.EmailVerified,
+		TokenID:       c.ID,
+		ExpiresAt:     c.ExpiresAt.Time.UTC(),
+	}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time.UTC()
 	}

@@ -74,7 +74,7 @@ func wantRejected(t *testing.T, iss *authjwt.Issuer, token string, at time.Time)
 func TestIssueVerifyRoundTrip(t *testing.T) {
 	iss := newIssuer(t)
 	issuedAt := t0.Add(678 * time.Millisecond)
-	tok, err := iss.Issue(42, sid, issuedAt, time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, issuedAt, time.Time{})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 		t.Errorf("header = %v, want alg HS256, typ at+jwt and kid %s", header, hsKID(t))
 	}
 	payload := decodeSegment(t, tok.Token, 1)
-	for _, k := range []string{"sub", "sid", "iat", "nbf", "exp", "iss", "aud", "jti"} {
+	for _, k := range []string{"sub", "sid", "email_verified", "iat", "nbf", "exp", "iss", "aud", "jti"} {
 		if _, ok := payload[k]; !ok {
 			t.Errorf("payload %v has no %q", payload, k)
 		}
@@ -141,7 +141,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 
 func TestVerifyTimeWindow(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(7, sid, t0.Add(500*time.Millisecond), time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 7, SessionID: sid}, t0.Add(500*time.Millisecond), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestIssueUniqueTokenIDs(t *testing.T) {
 		seen[i] = map[byte]bool{}
 	}
 	for range 500 {
-		tok, err := iss.Issue(1, sid, t0, time.Time{})
+		tok, err := iss.Issue(ports.AccessSubject{UserID: 1, SessionID: sid}, t0, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func TestVerifyRejects(t *testing.T) {
 		change(c)
 		return c
 	}
-	good, err := iss.Issue(42, sid, t0, time.Time{})
+	good, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,9 +402,61 @@ func TestVerifyRequiresSessionID(t *testing.T) {
 	}
 }
 
+// TestEmailVerifiedClaim: email_verified is in every token, false as well
+// as true, and Verify returns it.
+func TestEmailVerifiedClaim(t *testing.T) {
+	iss := newIssuer(t)
+	for _, verified := range []bool{true, false} {
+		tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid, EmailVerified: verified}, t0, time.Time{})
+		if err != nil {
+			t.Fatalf("Issue(verified %v): %v", verified, err)
+		}
+		payload := decodeSegment(t, tok.Token, 1)
+		if got, ok := payload["email_verified"]; !ok || got != verified {
+			t.Errorf("verified %v: payload email_verified = %v (present %v), want the boolean %v", verified, got, ok, verified)
+		}
+		c, err := iss.Verify(tok.Token, t0.Add(time.Minute))
+		if err != nil {
+			t.Fatalf("Verify(verified %v): %v", verified, err)
+		}
+		if c.EmailVerified != verified || c.UserID != 42 || c.SessionID != sid {
+			t.Errorf("verified %v: claims = %+v", verified, c)
+		}
+	}
+}
+
+// TestVerifyTokenWithoutEmailVerified: a token issued before the claim
+// existed (validClaims has none) still verifies, as not verified.
+func TestVerifyTokenWithoutEmailVerified(t *testing.T) {
+	iss := newIssuer(t)
+	at := t0.Add(time.Minute)
+	legacy := validClaims()
+	if _, ok := legacy["email_verified"]; ok {
+		t.Fatal("validClaims has email_verified; this test needs a token without it")
+	}
+	c, err := iss.Verify(sign(t, gojwt.SigningMethodHS256, secret, legacy), at)
+	if err != nil {
+		t.Fatalf("Verify(token without email_verified): %v", err)
+	}
+	if c.EmailVerified || c.UserID != 42 || c.SessionID != sid {
+		t.Errorf("claims of a token without email_verified = %+v, want user 42, session %s, not verified", c, sid)
+	}
+
+	// Control: the same claims with email_verified true say so.
+	withClaim := validClaims()
+	withClaim["email_verified"] = true
+	if c, err := iss.Verify(sign(t, gojwt.SigningMethodHS256, secret, withClaim), at); err != nil || !c.EmailVerified {
+		t.Errorf("Verify(email_verified true) = %+v, %v; want EmailVerified", c, err)
+	}
+	// A claim that is not a boolean is not read as one.
+	malformed := validClaims()
+	malformed["email_verified"] = "true"
+	wantRejected(t, iss, sign(t, gojwt.SigningMethodHS256, secret, malformed), at)
+}
+
 func TestIssueRequiresSessionID(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(42, "", t0, time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: ""}, t0, time.Time{})
 	if err == nil || tok != (ports.AccessToken{}) {
 		t.Fatalf("Issue without a session = %+v, %v; want no token and an error", tok, err)
 	}
@@ -416,7 +468,7 @@ func TestIssueRequiresSessionID(t *testing.T) {
 func TestSessionIDRoundTrips(t *testing.T) {
 	iss := newIssuer(t)
 	for _, id := range []string{sid, "a", "session/with:odd chars é", strings.Repeat("s", 256)} {
-		tok, err := iss.Issue(9, id, t0, time.Time{})
+		tok, err := iss.Issue(ports.AccessSubject{UserID: 9, SessionID: id}, t0, time.Time{})
 		if err != nil {
 			t.Fatalf("Issue(%q): %v", id, err)
 		}
@@ -442,7 +494,7 @@ func TestVerifyRejectsOtherIssuersTokens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := other.Issue(42, sid, t0, time.Time{})
+			tok, err := other.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -493,7 +545,7 @@ func TestShortestTTLTokenIsUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuedAt := t0.Add(999 * time.Millisecond)
-	tok, err := iss.Issue(1, sid, issuedAt, time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 1, SessionID: sid}, issuedAt, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +562,7 @@ func BenchmarkIssue(b *testing.B) {
 	iss := newIssuer(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := iss.Issue(42, sid, t0, time.Time{}); err != nil {
+		if _, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -518,7 +570,7 @@ func BenchmarkIssue(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	iss := newIssuer(b)
-	tok, err := iss.Issue(42, sid, t0, time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -576,7 +628,7 @@ func TestIssueCapsExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, err := iss.Issue(42, sid, issuedAt, tt.notAfter)
+			tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, issuedAt, tt.notAfter)
 			if err != nil {
 				t.Fatalf("IssueUntil: %v", err)
 			}
@@ -618,7 +670,7 @@ func TestIssueRefusesAnEndedSession(t *testing.T) {
 		"ended an hour ago":                 t0.Add(-time.Hour),
 	} {
 		t.Run(name, func(t *testing.T) {
-			tok, err := iss.Issue(42, sid, issuedAt, notAfter)
+			tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, issuedAt, notAfter)
 			if err == nil {
 				t.Fatalf("IssueUntil = %+v, want an error", tok)
 			}
@@ -635,14 +687,14 @@ func TestIssueRefusesAnEndedSession(t *testing.T) {
 // TestIssueWithoutCap: Issue keeps its contract.
 func TestIssueWithoutCap(t *testing.T) {
 	iss := newIssuer(t)
-	tok, err := iss.Issue(42, sid, t0, time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok.ExpiresIn != ttl {
 		t.Errorf("ExpiresIn = %v, want %v", tok.ExpiresIn, ttl)
 	}
-	if _, err := iss.Issue(42, "", t0, t0.Add(time.Hour)); err == nil {
+	if _, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: ""}, t0, t0.Add(time.Hour)); err == nil {
 		t.Error("IssueUntil without a session id issued a token")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	gojwt "github.com/golang-jwt/jwt/v5"
 
 	authjwt "github.com/authd/authd/adapters/jwt"
+	"github.com/authd/authd/ports"
 )
 
 // pemOf encodes a private key as PKCS#8 or a public key as PKIX.
@@ -169,7 +170,7 @@ func TestAsymmetricRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.alg, func(t *testing.T) {
 			iss := newKeyIssuer(t, tc.key)
-			tok, err := iss.Issue(42, sid, t0, time.Time{})
+			tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +200,7 @@ func TestRotation(t *testing.T) {
 	at := t0.Add(time.Minute)
 	issue := func(iss *authjwt.Issuer) string {
 		t.Helper()
-		tok, err := iss.Issue(7, sid, t0, time.Time{})
+		tok, err := iss.Issue(ports.AccessSubject{UserID: 7, SessionID: sid}, t0, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,13 +483,13 @@ func BenchmarkAsymmetric(b *testing.B) {
 	_, ec := newP256(b)
 	for _, k := range []authjwt.Key{ed, ec} {
 		iss := newKeyIssuer(b, k)
-		tok, err := iss.Issue(42, sid, t0, time.Time{})
+		tok, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(k.Algorithm()+"/issue", func(b *testing.B) {
 			for b.Loop() {
-				if _, err := iss.Issue(42, sid, t0, time.Time{}); err != nil {
+				if _, err := iss.Issue(ports.AccessSubject{UserID: 42, SessionID: sid}, t0, time.Time{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -520,7 +521,7 @@ func TestSecretNextToSigningKeyOnlyVerifies(t *testing.T) {
 	if _, err := iss.Verify(sign(t, gojwt.SigningMethodHS256, secret, validClaims()), t0.Add(time.Minute)); err != nil {
 		t.Errorf("token signed with the secret: %v", err)
 	}
-	tok, err := iss.Issue(1, "session", t0, time.Time{})
+	tok, err := iss.Issue(ports.AccessSubject{UserID: 1, SessionID: "session"}, t0, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

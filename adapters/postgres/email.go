@@ -124,6 +124,31 @@ func (r *EmailTokenRepository) Consume(ctx context.Context, hash []byte, purpose
 	return t, nil
 }
 
+// Lookup is one SELECT with Consume's conditions; it takes no lock, so a
+// Consume may still win or lose the token afterwards.
+func (r *EmailTokenRepository) Lookup(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
+	var (
+		t        ports.EmailToken
+		p        string
+		newEmail *string
+	)
+	err := r.pool.QueryRow(ctx, `
+		SELECT user_id, purpose, new_email, expires_at FROM email_tokens
+		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`,
+		hash, string(purpose), now).Scan(&t.UserID, &p, &newEmail, &t.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ports.EmailToken{}, domain.ErrEmailTokenNotFound
+	}
+	if err != nil {
+		return ports.EmailToken{}, storageError(err)
+	}
+	t.Purpose, t.ExpiresAt = ports.EmailTokenPurpose(p), t.ExpiresAt.UTC()
+	if newEmail != nil {
+		t.NewEmail = *newEmail
+	}
+	return t, nil
+}
+
 // InvalidateAll marks the unused tokens used.
 func (r *EmailTokenRepository) InvalidateAll(ctx context.Context, userID int64, purpose ports.EmailTokenPurpose, now time.Time) error {
 	if _, err := r.pool.Exec(ctx,

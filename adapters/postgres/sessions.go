@@ -139,6 +139,20 @@ func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now tim
 	return int(tag.RowsAffected()), nil
 }
 
+// RevokeOthers is RevokeAll sparing keepID. A concurrent call waits on
+// the rows this one locks and, once it commits, re-checks revoked_at IS
+// NULL against them: each session is counted by one call only.
+func (r *SessionRepository) RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error) {
+	tag, err := r.pool.Exec(ctx, `
+		UPDATE sessions SET revoked_at = $3
+		WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3`,
+		userID, keepID, now)
+	if err != nil {
+		return 0, storageError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // ActiveUser joins the session to its user in one query on the sessions
 // primary key; domain.ErrSessionNotFound unless the session is live and
 // belongs to userID.

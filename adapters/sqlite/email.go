@@ -121,6 +121,32 @@ func (r *EmailTokenRepository) Consume(ctx context.Context, hash []byte, purpose
 	return t, nil
 }
 
+// Lookup is one SELECT with Consume's conditions; it changes nothing, so
+// a Consume may still win or lose the token afterwards.
+func (r *EmailTokenRepository) Lookup(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
+	var (
+		t        ports.EmailToken
+		p        string
+		newEmail sql.NullString
+		expires  string
+	)
+	err := r.db.QueryRowContext(ctx, `
+		SELECT user_id, purpose, new_email, expires_at FROM email_tokens
+		WHERE hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1`,
+		formatTime(now), hash, string(purpose)).Scan(&t.UserID, &p, &newEmail, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ports.EmailToken{}, domain.ErrEmailTokenNotFound
+	}
+	if err != nil {
+		return ports.EmailToken{}, storageError(err)
+	}
+	if t.ExpiresAt, err = parseTime("email_tokens.expires_at", expires); err != nil {
+		return ports.EmailToken{}, err
+	}
+	t.Purpose, t.NewEmail = ports.EmailTokenPurpose(p), newEmail.String
+	return t, nil
+}
+
 // InvalidateAll marks the unused tokens used.
 func (r *EmailTokenRepository) InvalidateAll(ctx context.Context, userID int64, purpose ports.EmailTokenPurpose, now time.Time) error {
 	if _, err := r.db.ExecContext(ctx,

@@ -197,6 +197,16 @@ func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now tim
 	return affected(res, err)
 }
 
+// RevokeOthers is RevokeAll sparing keepID. SQLite runs writes one at a
+// time, so of concurrent calls only the first finds the sessions live.
+func (r *SessionRepository) RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error) {
+	res, err := r.db.ExecContext(ctx, `
+		UPDATE sessions SET revoked_at = ?1
+		WHERE user_id = ?2 AND id <> ?3 AND revoked_at IS NULL AND expires_at > ?1`,
+		formatTime(now), userID, keepID)
+	return affected(res, err)
+}
+
 // ActiveUser joins the session to its user in one query on the sessions
 // primary key; domain.ErrSessionNotFound unless the session is live and
 // belongs to userID.
