@@ -172,10 +172,10 @@ func TestMe(t *testing.T) {
 			t.Errorf("Cache-Control = %q, want no-store", got)
 		}
 		body := decodeObject(t, r)
-		if len(body) != 4 {
-			t.Errorf("body has members %v, want exactly id, email, is_active, created_at", keys(body))
+		if len(body) != 5 {
+			t.Errorf("body has members %v, want exactly id, email, email_verified, is_active, created_at", keys(body))
 		}
-		for _, k := range []string{"id", "email", "is_active", "created_at"} {
+		for _, k := range []string{"id", "email", "email_verified", "is_active", "created_at"} {
 			if body[k] != created[k] {
 				t.Errorf("%s: %s = %v, want %v as at registration", scheme, k, body[k], created[k])
 			}

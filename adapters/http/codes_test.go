@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/app"
 	"io"
 	"maps"
 	"net"
@@ -311,6 +312,16 @@ func TestEveryProblemCodeIsProduced(t *testing.T) {
 			h.register("wp@example.com", good)
 			access := h.login("wp@example.com", good)
 			return h.do(newRequest(http.MethodDelete, mePath, `{"password":"not the password"}`, "Authorization", "Bearer "+access, "Content-Type", "application/json"))
+		}},
+		{code: "email_not_verified", status: 403, opts: []option{withMail(app.MailConfig{AppURL: "https://app.example", RequireVerified: true})}, send: func(h *harness) *response {
+			h.register("unverified@example.com", good)
+			return h.post(loginPath, credsJSON("unverified@example.com", good))
+		}},
+		{code: "invalid_email_token", status: 422, fields: []string{"invalid_email_token"}, opts: []option{withMail(app.MailConfig{AppURL: "https://app.example"})}, send: func(h *harness) *response {
+			return h.post("/api/v1/auth/email/verify", `{"token":"not-a-token"}`)
+		}},
+		{code: "mail_disabled", status: 501, send: func(h *harness) *response {
+			return h.post("/api/v1/auth/password/forgot", `{"email":"a@example.com"}`)
 		}},
 		{code: "method_not_allowed", status: 405, send: func(h *harness) *response { return h.do(newRequest(http.MethodDelete, "/healthz", "")) }},
 		{code: "request_timeout", status: 408, opts: []option{withReadTimeout(200 * time.Millisecond)}, send: func(h *harness) *response {

@@ -148,8 +148,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // does not arrive within the read timeout (TestEveryProblemCodeIsProduced);
 // the document must list at least these.
 var expectedStatuses = map[string][]int{
-	"POST /api/v1/auth/register":            {201, 400, 405, 408, 413, 415, 422, 429, 431, 500, 503},
-	"POST /api/v1/auth/login":               {200, 400, 401, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/register":            {201, 202, 400, 405, 408, 413, 415, 422, 429, 431, 500, 503},
+	"POST /api/v1/auth/login":               {200, 400, 401, 403, 405, 408, 413, 415, 422, 429, 431, 500, 503},
 	"POST /api/v1/auth/refresh":             {200, 400, 401, 405, 408, 413, 415, 422, 429, 431, 500, 503},
 	"POST /api/v1/auth/logout":              {204, 400, 405, 408, 413, 415, 422, 429, 431, 503},
 	"POST /api/v1/auth/logout/all":          {204, 401, 405, 408, 429, 431, 503},
@@ -157,6 +157,12 @@ var expectedStatuses = map[string][]int{
 	"DELETE /api/v1/users/me":               {204, 401, 403, 408, 422},
 	"GET /api/v1/users/me/sessions":         {200, 401, 408},
 	"DELETE /api/v1/users/me/sessions/{id}": {204, 404, 408},
+	"POST /api/v1/users/me/password":        {204, 401, 403, 415, 422},
+	"POST /api/v1/users/me/email":           {202, 400, 401, 403, 422, 429, 501},
+	"POST /api/v1/auth/email/verify":        {200, 400, 422, 501},
+	"POST /api/v1/auth/email/verification":  {202, 422, 501},
+	"POST /api/v1/auth/password/forgot":     {202, 400, 415, 422, 501},
+	"POST /api/v1/auth/password/reset":      {204, 422, 501},
 	"GET /healthz":                          {200, 405, 408, 431},
 	"GET /readyz":                           {200, 405, 408, 431, 503},
 	"GET /openapi.yaml":                     {200, 405, 408, 431},

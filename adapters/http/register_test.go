@@ -33,8 +33,11 @@ func TestRegisterCreatesUser(t *testing.T) {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}
 	body := decodeObject(t, r)
-	if len(body) != 4 {
-		t.Errorf("body has members %v, want exactly id, email, is_active, created_at", keys(body))
+	if len(body) != 5 {
+		t.Errorf("body has members %v, want exactly id, email, email_verified, is_active, created_at", keys(body))
+	}
+	if body["email_verified"] != false {
+		t.Errorf("email_verified = %v, want false for a new account", body["email_verified"])
 	}
 	if id, ok := body["id"].(json.Number); !ok || id.String() != "1" {
 		t.Errorf("id = %#v, want the integer 1", body["id"])
