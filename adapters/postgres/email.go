@@ -101,41 +101,29 @@ func (r *EmailTokenRepository) Issue(ctx context.Context, hash []byte, t ports.E
 // on the token's row lock; when the winner commits, PostgreSQL re-checks
 // the others' WHERE against the used row and they update nothing.
 func (r *EmailTokenRepository) Consume(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
-	var (
-		t        ports.EmailToken
-		p        string
-		newEmail *string
-	)
-	err := r.pool.QueryRow(ctx, `
+	return r.usable(ctx, `
 		UPDATE email_tokens SET used_at = $3
 		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-		RETURNING user_id, purpose, new_email, expires_at`,
-		hash, string(purpose), now).Scan(&t.UserID, &p, &newEmail, &t.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ports.EmailToken{}, domain.ErrEmailTokenNotFound
-	}
-	if err != nil {
-		return ports.EmailToken{}, storageError(err)
-	}
-	t.Purpose, t.ExpiresAt = ports.EmailTokenPurpose(p), t.ExpiresAt.UTC()
-	if newEmail != nil {
-		t.NewEmail = *newEmail
-	}
-	return t, nil
+		RETURNING user_id, purpose, new_email, expires_at`, hash, purpose, now)
 }
 
 // Lookup is one SELECT with Consume's conditions; it takes no lock, so a
 // Consume may still win or lose the token afterwards.
 func (r *EmailTokenRepository) Lookup(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
+	return r.usable(ctx, `
+		SELECT user_id, purpose, new_email, expires_at FROM email_tokens
+		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`, hash, purpose, now)
+}
+
+// usable runs query, which selects (or updates and returns) the usable
+// token with hash and purpose as of now, and reads its row.
+func (r *EmailTokenRepository) usable(ctx context.Context, query string, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
 	var (
 		t        ports.EmailToken
 		p        string
 		newEmail *string
 	)
-	err := r.pool.QueryRow(ctx, `
-		SELECT user_id, purpose, new_email, expires_at FROM email_tokens
-		WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`,
-		hash, string(purpose), now).Scan(&t.UserID, &p, &newEmail, &t.ExpiresAt)
+	err := r.pool.QueryRow(ctx, query, hash, string(purpose), now).Scan(&t.UserID, &p, &newEmail, &t.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ports.EmailToken{}, domain.ErrEmailTokenNotFound
 	}

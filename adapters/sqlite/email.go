@@ -97,43 +97,30 @@ func (r *EmailTokenRepository) Issue(ctx context.Context, hash []byte, t ports.E
 // Consume is one conditional UPDATE ... RETURNING: SQLite runs writes one
 // at a time, so of concurrent calls only the first finds the token unused.
 func (r *EmailTokenRepository) Consume(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
-	var (
-		t        ports.EmailToken
-		p        string
-		newEmail sql.NullString
-		expires  string
-	)
-	err := r.db.QueryRowContext(ctx, `
+	return r.usable(ctx, `
 		UPDATE email_tokens SET used_at = ?1
 		WHERE hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1
-		RETURNING user_id, purpose, new_email, expires_at`,
-		formatTime(now), hash, string(purpose)).Scan(&t.UserID, &p, &newEmail, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ports.EmailToken{}, domain.ErrEmailTokenNotFound
-	}
-	if err != nil {
-		return ports.EmailToken{}, storageError(err)
-	}
-	if t.ExpiresAt, err = parseTime("email_tokens.expires_at", expires); err != nil {
-		return ports.EmailToken{}, err
-	}
-	t.Purpose, t.NewEmail = ports.EmailTokenPurpose(p), newEmail.String
-	return t, nil
+		RETURNING user_id, purpose, new_email, expires_at`, hash, purpose, now)
 }
 
 // Lookup is one SELECT with Consume's conditions; it changes nothing, so
 // a Consume may still win or lose the token afterwards.
 func (r *EmailTokenRepository) Lookup(ctx context.Context, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
+	return r.usable(ctx, `
+		SELECT user_id, purpose, new_email, expires_at FROM email_tokens
+		WHERE hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1`, hash, purpose, now)
+}
+
+// usable runs query, which selects (or updates and returns) the usable
+// token with hash and purpose as of now, and reads its row.
+func (r *EmailTokenRepository) usable(ctx context.Context, query string, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) (ports.EmailToken, error) {
 	var (
 		t        ports.EmailToken
 		p        string
 		newEmail sql.NullString
 		expires  string
 	)
-	err := r.db.QueryRowContext(ctx, `
-		SELECT user_id, purpose, new_email, expires_at FROM email_tokens
-		WHERE hash = ?2 AND purpose = ?3 AND used_at IS NULL AND expires_at > ?1`,
-		formatTime(now), hash, string(purpose)).Scan(&t.UserID, &p, &newEmail, &expires)
+	err := r.db.QueryRowContext(ctx, query, formatTime(now), hash, string(purpose)).Scan(&t.UserID, &p, &newEmail, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ports.EmailToken{}, domain.ErrEmailTokenNotFound
 	}
