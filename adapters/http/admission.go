@@ -16,6 +16,11 @@ import (
 func (s *server) admit(c *fiber.Ctx) error {
 	ctx, release, err := s.svc.AdmitPasswordWork(c.UserContext())
 	if err != nil {
+		// Shedding load is the pool working as designed, not a fault:
+		// its access line is a warning, so at AUTHD_LOG_LEVEL=error a
+		// flood of refusals writes nothing (a /healthz request writes
+		// nothing either), and at info it is one line like any other.
+		c.Locals(localShed, true)
 		s.holdRefusal(c, err)
 		return err
 	}

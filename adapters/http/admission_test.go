@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/domain"
 )
@@ -202,4 +204,59 @@ func TestRefusalHoldEndsEarly(t *testing.T) {
 		}
 		<-served
 	})
+}
+
+// A refusal for overload is logged as a warning with its cause (shedding
+// is the pool working), so at the error level a flood of them writes
+// nothing; a storage outage's 503 stays an error.
+func TestShedRefusalLogsAWarning(t *testing.T) {
+	h := newHarness(t)
+	h.register("rita@example.com", "correct horse")
+	h.hasher.refuseAdmission(unavailableFor(time.Second))
+	shed := h.accessLine(h.post(loginPath, credsJSON("rita@example.com", "correct horse")))
+	if shed["level"] != "WARN" || shed["error"] == nil {
+		t.Errorf("refusal's access line %v, want level WARN with the error", shed)
+	}
+	h.hasher.refuseAdmission(nil)
+	h.users.setErr(domain.Unavailable(context.DeadlineExceeded))
+	defer h.users.setErr(nil)
+	outage := h.accessLine(h.post(loginPath, credsJSON("rita@example.com", "correct horse")))
+	if outage["level"] != "ERROR" {
+		t.Errorf("outage's access line %v, want level ERROR", outage)
+	}
+}
+
+// BenchmarkRefusal and BenchmarkHealthz compare what the server spends on
+// a refused login and on a /healthz request, in process (no network):
+// go test ./adapters/http -run X -bench 'Refusal|Healthz' -cpuprofile cpu.out
+func BenchmarkRefusal(b *testing.B) { benchmarkRequest(b, true) }
+
+func BenchmarkHealthz(b *testing.B) { benchmarkRequest(b, false) }
+
+func benchmarkRequest(b *testing.B, refuse bool) {
+	t := &testing.T{}
+	h := newHarness(t)
+	h.hasher.refuseAdmission(unavailableFor(time.Second))
+	handler := h.app.Handler()
+	var rc fasthttp.RequestCtx
+	body := []byte(credsJSON("rita@example.com", "correct horse"))
+	b.ReportAllocs()
+	for b.Loop() {
+		rc.Request.Reset()
+		rc.Response.Reset()
+		rc.ResetUserValues() // as the server does per request: Fiber keeps the user context there
+		if refuse {
+			rc.Request.Header.SetMethod("POST")
+			rc.Request.SetRequestURI(loginPath)
+			rc.Request.Header.SetContentType("application/json")
+			rc.Request.SetBody(body)
+		} else {
+			rc.Request.Header.SetMethod("GET")
+			rc.Request.SetRequestURI("/healthz")
+		}
+		handler(&rc)
+		if want := map[bool]int{true: 503, false: 200}[refuse]; rc.Response.StatusCode() != want {
+			b.Fatalf("status %d, want %d", rc.Response.StatusCode(), want)
+		}
+	}
 }

@@ -245,6 +245,7 @@ const (
 	localRoute     = "authd.route"
 	localCause     = "authd.cause"
 	localClientIP  = "authd.client_ip"
+	localShed      = "authd.shed"
 )
 
 // HeaderRequestID carries the request id both ways.
@@ -333,6 +334,9 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 	if cause, ok := c.Locals(localCause).(string); ok {
 		attrs = append(attrs, slog.String("error", cause))
 		level = slog.LevelError
+		if shed, _ := c.Locals(localShed).(bool); shed {
+			level = slog.LevelWarn
+		}
 	}
 	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
 	if s.cfg.Observe != nil {
