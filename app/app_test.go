@@ -96,6 +96,7 @@ func newFixtureWith(t *testing.T, cfg Config, adjust func(*fixture)) *fixture {
 	f := newMocks(t)
 	adjust(f)
 	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return(dummyHash, nil)
+	admitAll(f) // admission has its own tests (admission_test.go)
 	svc, err := New(f.ports(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -161,6 +161,11 @@ func (s *Service) changeEmail(ctx context.Context, u *domain.User, rawNew string
 // notice goes to it. ErrInvalidEmailToken for any token that cannot be
 // used, EINVALID for a password the policy refuses.
 func (s *Service) ResetPassword(ctx context.Context, token, password string) error {
+	ctx, release, err := s.hasher.Admit(ctx) // an overload refuses before any other work
+	if err != nil {
+		return err
+	}
+	defer release()
 	_, u, err := s.emailTokenUser(ctx, token, false, ports.PurposeResetPassword)
 	if err != nil {
 		return err
@@ -217,6 +222,11 @@ func (s *Service) newPasswordHash(ctx context.Context, password string, email do
 // reset links stop working, and a notice goes to the address when mail is
 // on. EINVALID (field new_password) for a password the policy refuses.
 func (s *Service) ChangePassword(ctx context.Context, accessToken, current, next string) error {
+	ctx, release, err := s.hasher.Admit(ctx) // an overload refuses before any other work
+	if err != nil {
+		return err
+	}
+	defer release()
 	u, claims, _, err := s.authenticate(ctx, accessToken)
 	if err != nil {
 		return err

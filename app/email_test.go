@@ -35,6 +35,7 @@ func newMailFixture(t *testing.T, cfg Config) *mailFixture {
 	var etokens *mock.MockEmailTokenRepository
 	var outbox *mock.MockMailOutbox
 	f := newMocks(t)
+	admitAll(f)
 	ctrl := gomock.NewController(t)
 	etokens, outbox = mock.NewMockEmailTokenRepository(ctrl), mock.NewMockMailOutbox(ctrl)
 	f.hasher.EXPECT().Hash(context.Background(), dummyPassword).Return(dummyHash, nil)

@@ -26,6 +26,11 @@ type Credentials struct {
 // password work. Storage failures are returned as they are (EUNAVAILABLE),
 // never turned into invalid credentials.
 func (s *Service) Login(ctx context.Context, c Credentials) (*Tokens, error) {
+	ctx, release, err := s.hasher.Admit(ctx) // an overload refuses before any other work
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	attempt, err := s.beginLogin(ctx, c)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,11 @@ import (
 // once), ECONFLICT when the email is taken, EUNAVAILABLE when storage or the
 // hasher cannot answer.
 func (s *Service) Register(ctx context.Context, rawEmail, password string) (*domain.User, error) {
+	ctx, release, err := s.hasher.Admit(ctx) // an overload refuses before any other work
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	email, emailErr := domain.ParseEmail(rawEmail)
 	if err := domain.MergeInvalid(emailErr, s.cfg.Policy.Validate(password, email)); err != nil {
 		return nil, err
@@ -19,7 +24,7 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (*dom
 	// The policy checked the NFKC form, which is what is stored: the same
 	// password typed on another keyboard or OS (NFD accents, full-width
 	// digits) must match at login.
-	password, err := domain.NormalizePassword(password)
+	password, err = domain.NormalizePassword(password)
 	if err != nil {
 		return nil, err
 	}

@@ -238,6 +238,18 @@ type DeviceTokens interface {
 
 // PasswordHasher hashes and checks passwords. It is slow on purpose.
 type PasswordHasher interface {
+	// Admit decides, before a request spends anything else (decoding,
+	// policy checks, storage), whether the hasher will take its password
+	// work, so an overloaded hasher refuses cheaply. Admitted, it returns
+	// a context carrying a reservation: Hash and Compare called with it,
+	// or with a context derived from it, are not refused for load.
+	// release gives back a reservation no Hash or Compare used; call it
+	// when the request ends (it does nothing otherwise). Admit on a
+	// context that already carries a reservation returns it unchanged
+	// with a release that does nothing. Returns EUNAVAILABLE, with
+	// RetryAfter when the hasher knows when there will be room, when it
+	// cannot take the work.
+	Admit(ctx context.Context) (admitted context.Context, release func(), err error)
 	// Hash returns an encoded hash of password. Returns EUNAVAILABLE when
 	// the hasher cannot take the work right now.
 	Hash(ctx context.Context, password string) (string, error)

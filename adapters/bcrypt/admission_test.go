@@ -2,6 +2,7 @@ package bcrypt_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -288,5 +289,124 @@ func TestPoolEstimateAdapts(t *testing.T) {
 	wantOK(t, c)
 	if got := authbcrypt.HashEstimate(h); got <= prev {
 		t.Errorf("a comparison at the configured cost left the estimate at %v (was %v)", got, prev)
+	}
+}
+
+func wantReserved(t *testing.T, h *authbcrypt.Hasher, n int) {
+	t.Helper()
+	if got := h.Stats().Reserved; got != n {
+		t.Errorf("Stats.Reserved = %d, want %d", got, n)
+	}
+}
+
+// Admit applies the wait rule before any other work and holds the
+// admitted request's place: later arrivals are predicted to wait behind
+// it, its own hash is not refused even when the pool is full by then, a
+// release gives an unused place back, and a used one cannot be released
+// twice.
+func TestAdmitReservesAPlace(t *testing.T) {
+	const maxWait = 250 * time.Millisecond
+	h := newPoolHasher(t, authbcrypt.Pool{Workers: 1, MaxWait: maxWait})
+	w := timeWorkers(t, h)
+	w.hashTaking(t, h, 100*time.Millisecond)
+
+	busy := goHash(context.Background(), h)
+	w.waitEntered(t)
+	// 100 ms a hash on one worker: with the busy one and one reservation
+	// ahead the start is 200 ms away; with two reservations, 300 ms.
+	ctx1, release1, err := h.Admit(context.Background())
+	if err != nil {
+		t.Fatalf("first Admit: %v", err)
+	}
+	ctx2, release2, err := h.Admit(context.Background())
+	if err != nil {
+		t.Fatalf("second Admit: %v", err)
+	}
+	wantReserved(t, h, 2)
+	_, release3, err := h.Admit(context.Background())
+	wantRefused(t, err, authbcrypt.ErrWouldWaitTooLong)
+	if got, want := domain.ErrorRetryAfter(err), 50*time.Millisecond; got != want {
+		t.Errorf("RetryAfter = %v, want %v (300ms predicted - %v)", got, want, maxWait)
+	}
+	release3() // a refusal's release is harmless
+	// A hash without a reservation is refused by the same rule.
+	wantRefused(t, result(t, goHash(context.Background(), h)), authbcrypt.ErrWouldWaitTooLong)
+	// Admit on a context that carries a reservation adds none.
+	same, releaseSame, err := h.Admit(ctx1)
+	if err != nil || same != ctx1 {
+		t.Fatalf("Admit on an admitted context = %v, %v; want it back unchanged", same, err)
+	}
+	releaseSame()
+	wantReserved(t, h, 2)
+
+	// The first reservation's hash takes its place in the queue.
+	first := goHash(ctx1, h)
+	waitFor(t, h, "the admitted hash to queue", waiting(1))
+	wantReserved(t, h, 1)
+	release1() // used: nothing to give back
+	wantReserved(t, h, 1)
+	// The second is given back unused: there is room for one more.
+	release2()
+	release2()
+	wantReserved(t, h, 0)
+	_ = ctx2
+	ctx3, release3, err := h.Admit(context.Background())
+	if err != nil {
+		t.Fatalf("Admit after a release: %v", err)
+	}
+	defer release3()
+	wantRefused(t, result(t, goHash(context.Background(), h)), authbcrypt.ErrWouldWaitTooLong)
+
+	// A later call of an admitted request (a second comparison) is not
+	// refused either, though the pool is full: it waits its turn.
+	second := goCompare(ctx1, h)
+	waitFor(t, h, "the second call to queue", waiting(2))
+	third := goCompare(ctx3, h)
+	waitFor(t, h, "the third reservation's call to queue", waiting(3))
+	for range 4 {
+		w.finish(t, 100*time.Millisecond)
+	}
+	for _, c := range []<-chan error{busy, first, second, third} {
+		wantOK(t, c)
+	}
+	wantStats(t, h, 0, 0)
+	wantReserved(t, h, 0)
+	if n := w.slots.Load(); n != 5 {
+		t.Errorf("%d calls hashed, want 5 (the seed, the busy one and three admitted)", n)
+	}
+}
+
+// An admitted request whose client goes away while it waits leaves the
+// queue without hashing, and its reservation is not counted again.
+func TestAdmittedButCancelledDoesNotHash(t *testing.T) {
+	h := newPoolHasher(t, authbcrypt.Pool{Workers: 1, MaxWait: time.Minute})
+	w := timeWorkers(t, h)
+	w.hashTaking(t, h, time.Millisecond)
+	busy := goHash(context.Background(), h)
+	w.waitEntered(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	admitted, release, err := h.Admit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := goCompare(admitted, h)
+	waitFor(t, h, "the admitted call to queue", waiting(1))
+	cancel()
+	wantRefused(t, result(t, gone), context.Canceled)
+	release()
+	wantStats(t, h, 1, 0)
+	wantReserved(t, h, 0)
+	// A client already gone is not admitted at all.
+	if _, _, err := h.Admit(admitted); err != nil {
+		t.Errorf("Admit on a context with a reservation = %v; it is returned as it is", err)
+	}
+	if _, _, err := h.Admit(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Admit for a gone client = %v, want it refused", err)
+	}
+	w.finish(t, time.Millisecond)
+	wantOK(t, busy)
+	if n := w.slots.Load(); n != 2 {
+		t.Errorf("%d calls hashed, want 2 (the seed and the busy one)", n)
 	}
 }

@@ -46,13 +46,38 @@ func NewWithPool(cost int, p Pool) (*Hasher, error) {
 	return &Hasher{cost: cost, pool: newPool(p)}, nil
 }
 
+// Admit decides, before the request spends anything else, whether the
+// pool takes its password work: by the same rule as a Hash or Compare
+// without a reservation (the predicted start within MaxWait, the waiters
+// within Queue), refusing with EUNAVAILABLE and the predicted time until
+// there is room. Admitted, the request holds a place in the queue, so
+// later arrivals are predicted to wait behind it, until its first Hash or
+// Compare with the returned context (or one derived from it) takes the
+// place over, or release gives it back. Those calls are not refused for
+// load; MaxWait still bounds their wait. A context that already carries
+// a reservation of this hasher is returned as it is, with a release that
+// does nothing: the outer caller releases.
+func (h *Hasher) Admit(ctx context.Context) (context.Context, func(), error) {
+	if h.pool.reservationFrom(ctx) != nil {
+		return ctx, func() {}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return ctx, func() {}, domain.Unavailable(err)
+	}
+	if err := h.pool.admit(); err != nil {
+		return ctx, func() {}, err
+	}
+	r := &reservation{p: h.pool}
+	return context.WithValue(ctx, reservationKey{}, r), r.free, nil
+}
+
 // Hash returns the bcrypt encoding of password. Passwords over 72 bytes are
 // refused (the domain rejects them before this point), never truncated.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", domain.Unavailable(err)
 	}
-	if err := h.pool.acquire(ctx); err != nil {
+	if err := h.pool.acquire(ctx, h.pool.reservationFrom(ctx)); err != nil {
 		return "", err
 	}
 	defer h.pool.release()
@@ -75,7 +100,7 @@ func (h *Hasher) Compare(ctx context.Context, hash, password string) (bool, erro
 	if err := ctx.Err(); err != nil {
 		return false, domain.Unavailable(err)
 	}
-	if err := h.pool.acquire(ctx); err != nil {
+	if err := h.pool.acquire(ctx, h.pool.reservationFrom(ctx)); err != nil {
 		return false, err
 	}
 	err := h.compare(hash, password)

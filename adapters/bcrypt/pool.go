@@ -24,8 +24,9 @@ import (
 type Pool struct {
 	// Workers is how many hashes run at once; 0 means GOMAXPROCS.
 	Workers int
-	// Queue is the most requests that may wait for a worker, a memory
-	// bound on top of the MaxWait rule; 0 means DefaultQueue.
+	// Queue is the most requests that may wait for a worker (admitted
+	// reservations included, see Hasher.Admit), a memory bound on top of
+	// the MaxWait rule; 0 means DefaultQueue.
 	Queue int
 	// MaxWait is the longest a request is predicted, and allowed, to wait
 	// to start; 0 means 2s.
@@ -58,6 +59,12 @@ type pool struct {
 	slots   chan struct{}
 	queue   int64
 	maxWait time.Duration
+	// pending counts the requests ahead of a newcomer that hold no slot:
+	// admitted reservations (see Hasher.Admit) not yet used, and waiters.
+	// Admission decides on it, so a reservation moving into the queue
+	// never changes what a newcomer is told.
+	pending atomic.Int64
+	// waiting counts the waiters alone, for Stats.
 	waiting atomic.Int64
 	// waited accumulates time spent queueing, for metrics.
 	waitedNanos atomic.Int64
@@ -99,19 +106,13 @@ func refuse(cause error, retryAfter time.Duration) error {
 	return e
 }
 
-// acquire takes a worker slot or refuses; release must follow a nil error.
-func (p *pool) acquire(ctx context.Context) error {
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	// Claim a place in the queue only if the prediction and the cap allow
-	// it. Incrementing first and undoing on refusal would let a refused
-	// request's transient count refuse another that fits, and show
-	// Waiting above Queue in Stats.
+// admit claims a place among the pending requests if the prediction and
+// the cap allow it, or refuses at once. Incrementing first and undoing on
+// refusal would let a refused request's transient count refuse another
+// that fits, and show Waiting above Queue in Stats.
+func (p *pool) admit() error {
 	for {
-		n := p.waiting.Load()
+		n := p.pending.Load()
 		ahead := int64(len(p.slots)) + n
 		if n >= p.queue {
 			// Room comes when the first of the excess waiters starts.
@@ -122,10 +123,39 @@ func (p *pool) acquire(ctx context.Context) error {
 			// predicted start falls within MaxWait after this long.
 			return refuse(ErrWouldWaitTooLong, wait-p.maxWait)
 		}
-		if p.waiting.CompareAndSwap(n, n+1) {
-			break
+		if p.pending.CompareAndSwap(n, n+1) {
+			return nil
 		}
 	}
+}
+
+// acquire takes a worker slot or refuses; release must follow a nil error.
+// A request that carries a reservation of this pool (r non-nil) was
+// admitted already: it waits for a worker without being refused for load
+// (MaxWait still bounds its wait), using up the reservation's place.
+func (p *pool) acquire(ctx context.Context, r *reservation) error {
+	select {
+	case p.slots <- struct{}{}:
+		if r.use() {
+			p.pending.Add(-1)
+		}
+		return nil
+	default:
+	}
+	switch {
+	case r.use():
+		// The reservation's place becomes this waiter's.
+	case r != nil:
+		// A later call of an admitted request (a second comparison, a
+		// rehash): it was promised its work, so it is not refused.
+		p.pending.Add(1)
+	default:
+		if err := p.admit(); err != nil {
+			return err
+		}
+	}
+	defer p.pending.Add(-1)
+	p.waiting.Add(1)
 	defer p.waiting.Add(-1)
 	start := time.Now()
 	defer func() { p.waitedNanos.Add(int64(time.Since(start))) }()
@@ -145,6 +175,39 @@ func (p *pool) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return domain.Unavailable(ctx.Err())
 	}
+}
+
+// reservation is one admitted request's claim on the pool, from Admit
+// until its first Hash or Compare takes a worker or starts waiting (used)
+// or the request ends without one (released). Until then it counts in
+// pending, so newcomers are predicted to wait behind it.
+type reservation struct {
+	p    *pool
+	done atomic.Bool
+}
+
+// use marks r used and reports whether it was still holding its place in
+// pending, which the caller then takes over or gives back. Nil-safe.
+func (r *reservation) use() bool {
+	return r != nil && r.done.CompareAndSwap(false, true)
+}
+
+// free gives back the place of a reservation nothing used.
+func (r *reservation) free() {
+	if r.use() {
+		r.p.pending.Add(-1)
+	}
+}
+
+type reservationKey struct{}
+
+// reservationFrom returns the reservation of p that ctx carries, or nil.
+func (p *pool) reservationFrom(ctx context.Context) *reservation {
+	r, _ := ctx.Value(reservationKey{}).(*reservation)
+	if r == nil || r.p != p {
+		return nil
+	}
+	return r
 }
 
 func (p *pool) release() { <-p.slots }
@@ -173,11 +236,20 @@ func (p *pool) observe(d time.Duration) {
 // PoolStats is a snapshot for metrics.
 type PoolStats struct {
 	Running, Waiting int
+	// Reserved counts admitted requests that have not reached their
+	// hash yet (see Hasher.Admit).
+	Reserved int
 	// WaitedTotal is the time all requests together spent queueing.
 	WaitedTotal time.Duration
 }
 
 // Stats returns the pool's current state.
 func (h *Hasher) Stats() PoolStats {
-	return PoolStats{Running: len(h.pool.slots), Waiting: int(h.pool.waiting.Load()), WaitedTotal: time.Duration(h.pool.waitedNanos.Load())}
+	waiting := h.pool.waiting.Load()
+	return PoolStats{
+		Running:     len(h.pool.slots),
+		Waiting:     int(waiting),
+		Reserved:    int(max(0, h.pool.pending.Load()-waiting)),
+		WaitedTotal: time.Duration(h.pool.waitedNanos.Load()),
+	}
 }

@@ -249,8 +249,10 @@ func (f *fakeUsers) count() int {
 // checked at all.
 type fakeHasher struct {
 	hashes, compares atomic.Int64
+	admits           atomic.Int64
 	mu               sync.Mutex
 	err              error // when set, Hash and Compare return it
+	admitErr         error // when set, Admit refuses with it (see admission_test.go)
 }
 
 // setErr makes Hash and Compare fail with err (nil: work again).
@@ -876,6 +878,7 @@ type harnessConfig struct {
 	hsts, noDocs   bool
 	warnForwarded  bool
 	mail           *app.MailConfig // nil: no mailer
+	refusalHold    time.Duration
 }
 
 type option func(*harnessConfig)
@@ -1003,6 +1006,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Metrics:        h.metrics,
 		HSTS:           hc.hsts,
 		NoDocs:         hc.noDocs,
+		RefusalHold:    hc.refusalHold,
 		Ready:          []httpapi.Check{{Name: "database", Run: h.readyCheck("database")}, {Name: "migrations", Run: h.readyCheck("migrations")}},
 
 		WarnUntrustedForwarded: hc.warnForwarded,

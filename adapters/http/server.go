@@ -69,6 +69,15 @@ type Config struct {
 	// WarnUntrustedForwarded logs one warning the first time a request
 	// carries X-Forwarded-For from a peer outside TrustedProxies.
 	WarnUntrustedForwarded bool
+	// RefusalHold is the longest a refusal for hashing overload (the 503
+	// of register and login when the hasher does not admit the request)
+	// is held before it is sent: up to the hasher's predicted time until
+	// there is room, at most this. A client that retries a 503 at once
+	// then cannot turn the refusals into a storm that takes the CPU the
+	// hashes need; the hold is a timer, it costs no CPU, and it ends early
+	// when the request's deadline passes or the server shuts down. 0 sends
+	// refusals at once.
+	RefusalHold time.Duration
 	// Requests, when set, counts requests as the first middleware sees
 	// them and as their handlers return; cmd/authd logs both once drained.
 	Requests *RequestCounts
@@ -130,8 +139,8 @@ func New(cfg Config, svc *app.Service, logger *slog.Logger) (*fiber.App, error) 
 		}
 	}
 	api := f.Group("/api/v1", noStore)
-	api.Post("/auth/register", s.budget, s.register)
-	api.Post("/auth/login", s.budget, s.login)
+	api.Post("/auth/register", s.admit, s.budget, s.register)
+	api.Post("/auth/login", s.admit, s.budget, s.login)
 	api.Post("/auth/refresh", s.budget, s.refresh)
 	api.Post("/auth/logout", s.budget, s.logout)
 	api.Post("/auth/logout/all", s.budget, s.logoutAll)
@@ -242,6 +251,7 @@ const (
 	localRoute     = "authd.route"
 	localCause     = "authd.cause"
 	localClientIP  = "authd.client_ip"
+	localShed      = "authd.shed"
 )
 
 // HeaderRequestID carries the request id both ways.
@@ -330,6 +340,9 @@ func (s *server) logAccess(c *fiber.Ctx, start time.Time) {
 	if cause, ok := c.Locals(localCause).(string); ok {
 		attrs = append(attrs, slog.String("error", cause))
 		level = slog.LevelError
+		if shed, _ := c.Locals(localShed).(bool); shed {
+			level = slog.LevelWarn
+		}
 	}
 	s.log.LogAttrs(c.UserContext(), level, "request", attrs...)
 	if s.cfg.Observe != nil {

@@ -51,8 +51,8 @@ func randomSecret() string {
 	return hex.EncodeToString(b)
 }
 
-func startAuthd(bin, dbURL string, cost int) (*child, time.Duration, error) {
-	env := authdEnv(dbURL, cost, randomSecret())
+func startAuthd(bin, dbURL string, cost int, extraEnv ...string) (*child, time.Duration, error) {
+	env := append(authdEnv(dbURL, cost, randomSecret()), extraEnv...)
 	return spawn(bin, nil, env, func(addr string) ([]string, []string) {
 		return nil, []string{"AUTHD_ADDR=" + addr}
 	}, "/readyz", 60*time.Second)

@@ -23,6 +23,10 @@ type ceiling struct {
 	PerOpMs float64 `json:"per_op_ms"`
 	// RPS is cores / PerOp.
 	RPS float64 `json:"rps"`
+	// CPUPerOpMs is one comparison's CPU time (this process's utime +
+	// stime over the comparisons), which other load on the machine does
+	// not inflate as it does PerOpMs.
+	CPUPerOpMs float64 `json:"cpu_per_op_ms"`
 }
 
 // measureCeiling runs GOMAXPROCS goroutines comparing a correct password
@@ -39,6 +43,7 @@ func measureCeiling(cost int, d time.Duration) (ceiling, error) {
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	cpu0 := procCPU("/proc/self/stat")
 	for range procs {
 		wg.Add(1)
 		go func() {
@@ -55,11 +60,13 @@ func measureCeiling(cost int, d time.Duration) (ceiling, error) {
 	stop.Store(true)
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := procCPU("/proc/self/stat") - cpu0
 	c := ceiling{Cost: cost, Cores: procs, Comparisons: int(n.Load()), Seconds: elapsed.Seconds()}
 	if c.Comparisons > 0 {
 		perOp := elapsed.Seconds() * float64(procs) / float64(c.Comparisons)
 		c.PerOpMs = perOp * 1000
 		c.RPS = float64(procs) / perOp
+		c.CPUPerOpMs = cpu * 1000 / float64(c.Comparisons)
 	}
 	return c, nil
 }

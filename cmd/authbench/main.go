@@ -58,7 +58,10 @@ type settings struct {
 	MaxRequests int64
 	Out         string
 	Quick       bool
-	RetryNow    bool
+	// Modes are the client behaviours the bcrypt-bound scenarios run
+	// with: naive (a 503 is retried at once) and polite (Retry-After is
+	// waited out).
+	Modes []string
 	// Authd is a prebuilt authd to measure instead of building ./cmd/authd.
 	Authd string
 }
@@ -68,7 +71,8 @@ func parseFlags(args []string, stderr io.Writer) (settings, bool, string, error)
 	fs.SetOutput(stderr)
 	var (
 		s         settings
-		conc      = fs.String("concurrency", "1,8,32,64", "comma-separated numbers of concurrent clients")
+		conc      = fs.String("concurrency", "1,8,32,64,128", "comma-separated numbers of concurrent clients")
+		modes     = fs.String("modes", "naive,polite", "client modes for register, login and login_wrong: naive (a 503 is retried at once), polite (Retry-After is waited out)")
 		stores    = fs.String("stores", "sqlite,postgres", "stores to run: sqlite, postgres (skipped with a note when PostgreSQL cannot be started)")
 		scenarios = fs.String("scenarios", strings.Join(scenarioNames, ","), "scenarios to run")
 		serveBare = fs.Bool("serve-bare", false, "internal: serve the bare Fiber reference on -addr")
@@ -79,7 +83,6 @@ func parseFlags(args []string, stderr io.Writer) (settings, bool, string, error)
 	fs.Int64Var(&s.MaxRequests, "max-requests", 1_000_000, "cap on the requests of one scenario run")
 	fs.StringVar(&s.Out, "out", "docs", "directory for benchmarks.md and benchmarks.svg (\"\" writes nothing)")
 	fs.StringVar(&s.Authd, "authd", "", "measure this authd binary instead of building ./cmd/authd")
-	fs.BoolVar(&s.RetryNow, "retry-503-now", false, "clients that get 503 retry at once instead of waiting its Retry-After (a retry storm)")
 	fs.BoolVar(&s.Quick, "quick", false, "small run: 500ms per scenario, 1 and 4 clients, SQLite, cost 4, report in a temp dir unless -out is given")
 	if err := fs.Parse(args); err != nil {
 		return s, false, "", err
@@ -122,6 +125,15 @@ func parseFlags(args []string, stderr io.Writer) (settings, bool, string, error)
 		}
 		if !slices.Contains(s.Stores, st) {
 			s.Stores = append(s.Stores, st)
+		}
+	}
+	for _, m := range strings.Split(*modes, ",") {
+		m = strings.TrimSpace(m)
+		if m != modeNaive && m != modePolite {
+			return s, false, "", fmt.Errorf("-modes: %q is neither naive nor polite", m)
+		}
+		if !slices.Contains(s.Modes, m) {
+			s.Modes = append(s.Modes, m)
 		}
 	}
 	for _, sc := range strings.Split(*scenarios, ",") {
@@ -189,6 +201,11 @@ func bench(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	} else {
 		rep.Prebuilt = bin
 	}
+	if root != "" {
+		rep.Commit = readCommit(ctx, root)
+	} else {
+		rep.Commit = commit{Err: "not run from the module"}
+	}
 	if fi, err := os.Stat(bin); err == nil {
 		rep.BinaryBytes = fi.Size()
 	}
@@ -228,6 +245,11 @@ func bench(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", store, err)
 		}
 	}
+	if slices.Contains(s.Scenarios, "login") && ctx.Err() == nil {
+		if err := b.refusals(bin, tmp); err != nil {
+			return fmt.Errorf("refusal cost: %w", err)
+		}
+	}
 	rep.Elapsed = time.Since(began)
 	if s.Out == "" {
 		return nil
@@ -248,17 +270,33 @@ type bencher struct {
 	bare *child
 }
 
-func (b *bencher) load(clients int) load {
-	return load{clients: clients, duration: b.s.Duration, maxRequests: b.s.MaxRequests, retryNow: b.s.RetryNow}
+func (b *bencher) load(clients int, mode string) load {
+	return load{clients: clients, duration: b.s.Duration, maxRequests: b.s.MaxRequests, retryNow: mode == modeNaive}
+}
+
+// Client modes.
+const (
+	modeNaive  = "naive"
+	modePolite = "polite"
+)
+
+// modesFor are the client modes scenario runs with: both for the
+// bcrypt-bound ones, which are refused under load; polite for the rest,
+// which are never refused for load.
+func (b *bencher) modesFor(scenario string) []string {
+	if bcryptBound(scenario) {
+		return b.s.Modes
+	}
+	return []string{modePolite}
 }
 
 func (b *bencher) emit(r result) error {
 	ref := ""
 	if r.Ref > 0 {
-		ref = fmt.Sprintf("  %.0f%% of %s %.1f/s", r.RPS/r.Ref*100, r.RefKind, r.Ref)
+		ref = fmt.Sprintf("  %.0f%% of %s %.1f/s", r.ExpectedRPS/r.Ref*100, r.RefKind, r.Ref)
 	}
-	b.logf("%-11s %-8s c=%-3d %8.1f served/s (all %8.1f)  p50 %7.2f  p99 %7.2f ms  non-2xx %v  rss %.1f MiB  cpu %+v%s",
-		r.Scenario, r.Store, r.Concurrency, r.RPS, r.AllRPS, r.P50, r.P99, r.Non2xx, r.PeakRSSMiB, deref(r.CPU), ref)
+	b.logf("%-11s %-6s %-8s c=%-3d %8.1f served/s (all %8.1f)  p50 %7.2f  p99 %7.2f ms  non-2xx %v  rss %.1f MiB  cpu %+v%s",
+		r.Scenario, r.Mode, r.Store, r.Concurrency, r.RPS, r.AllRPS, r.P50, r.P99, r.Non2xx, r.PeakRSSMiB, deref(r.CPU), ref)
 	return b.enc.Encode(r)
 }
 
@@ -271,13 +309,16 @@ func deref(u *cpuUse) cpuUse {
 
 // measure runs sc against c (the child whose RSS and CPU are recorded)
 // with clients clients.
-func (b *bencher) measure(c *child, addr string, sc scenario, clients int) result {
+func (b *bencher) measure(c *child, addr string, sc scenario, clients int, mode string) result {
 	c.resetPeakRSS()
 	_, mark := c.out.since(0)
 	before := sampleCPU(c.cmd.Process.Pid)
-	r := run(addr, sc, b.load(clients))
-	use := before.until(sampleCPU(c.cmd.Process.Pid))
+	r := run(addr, sc, b.load(clients, mode))
+	after := sampleCPU(c.cmd.Process.Pid)
+	use := before.until(after)
 	r.CPU = &use
+	r.ServerCPUSeconds = after.child - before.child
+	r.Mode = mode
 	r.PeakRSSMiB = round1(c.peakRSS())
 	// The child logs at error level only: whatever it wrote during the
 	// run explains its 5xx.
@@ -371,46 +412,62 @@ func (b *bencher) store(ctx context.Context, store, bin, tmp string) error {
 		ceilBefore = after
 		return nil
 	}
+	if err := b.burst(store, c, t); err != nil {
+		return err
+	}
+	stale := false // logins ran since the sessions were made
 	for _, name := range b.s.Scenarios {
+		if (name == "me" || name == "refresh") && stale {
+			b.logf("%s: logging the %d users in again (untimed) for %s", store, users, name)
+			if err := t.relogin(); err != nil {
+				return err
+			}
+			stale = false
+		}
+		if name == "login" || name == "login_wrong" {
+			stale = true
+		}
 		for _, n := range b.s.Concurrency {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if bcryptBound(name) {
-				if err := closeCeiling(fmt.Sprintf("%s, before %s at %d clients", store, name, n)); err != nil {
+			for _, mode := range b.modesFor(name) {
+				if err := ctx.Err(); err != nil {
 					return err
 				}
-			} else if pending != nil {
-				if err := closeCeiling(fmt.Sprintf("%s, after the bcrypt-bound runs", store)); err != nil {
+				if bcryptBound(name) {
+					if err := closeCeiling(fmt.Sprintf("%s, before %s (%s) at %d clients", store, name, mode, n)); err != nil {
+						return err
+					}
+				} else if pending != nil {
+					if err := closeCeiling(fmt.Sprintf("%s, after the bcrypt-bound runs", store)); err != nil {
+						return err
+					}
+				}
+				if name == "me" || bareRPS[n] == 0 && !bcryptBound(name) {
+					br := b.measure(b.bare, b.bare.addr, bareScenario(b.bare), n, modePolite)
+					if err := b.bare.alive(); err != nil {
+						return err
+					}
+					br.Store = "fiber"
+					br.Beside = store
+					bareRPS[n] = br.RPS
+					b.rep.Bare = append(b.rep.Bare, br)
+					if err := b.emit(br); err != nil {
+						return err
+					}
+				}
+				r := b.measure(c, c.addr, t.scenario(name), n, mode)
+				r.Store = store
+				if err := c.alive(); err != nil {
 					return err
 				}
-			}
-			if name == "me" || bareRPS[n] == 0 && !bcryptBound(name) {
-				br := b.measure(b.bare, b.bare.addr, bareScenario(b.bare), n)
-				if err := b.bare.alive(); err != nil {
+				if bcryptBound(name) {
+					pending = &r
+					continue
+				}
+				r.Ref, r.RefKind = bareRPS[n], "bare_fiber"
+				b.rep.Results = append(b.rep.Results, r)
+				if err := b.emit(r); err != nil {
 					return err
 				}
-				br.Store = "fiber"
-				br.Beside = store
-				bareRPS[n] = br.RPS
-				b.rep.Bare = append(b.rep.Bare, br)
-				if err := b.emit(br); err != nil {
-					return err
-				}
-			}
-			r := b.measure(c, c.addr, t.scenario(name), n)
-			r.Store = store
-			if err := c.alive(); err != nil {
-				return err
-			}
-			if bcryptBound(name) {
-				pending = &r
-				continue
-			}
-			r.Ref, r.RefKind = bareRPS[n], "bare_fiber"
-			b.rep.Results = append(b.rep.Results, r)
-			if err := b.emit(r); err != nil {
-				return err
 			}
 		}
 	}

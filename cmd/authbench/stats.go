@@ -83,22 +83,32 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 // result is one scenario's outcome, printed as a JSON line.
 type result struct {
-	Scenario    string         `json:"scenario"`
-	Store       string         `json:"store"`
-	Concurrency int            `json:"concurrency"`
-	Seconds     float64        `json:"seconds"`
-	Requests    int            `json:"requests"`
-	RPS         float64        `json:"rps"`     // 2xx responses per second (served)
-	AllRPS      float64        `json:"all_rps"` // every response per second
-	OK          int            `json:"ok"`
-	Non2xx      map[string]int `json:"non_2xx"`
-	Errors      map[string]int `json:"errors,omitempty"`
-	LatencyOf   string         `json:"latency_of"`
-	P50         float64        `json:"p50_ms"`
-	P90         float64        `json:"p90_ms"`
-	P99         float64        `json:"p99_ms"`
-	Max         float64        `json:"max_ms"`
-	PeakRSSMiB  float64        `json:"peak_rss_mib,omitempty"`
+	Scenario    string  `json:"scenario"`
+	Store       string  `json:"store"`
+	Concurrency int     `json:"concurrency"`
+	Seconds     float64 `json:"seconds"`
+	Requests    int     `json:"requests"`
+	RPS         float64 `json:"rps"`     // 2xx responses per second (served)
+	AllRPS      float64 `json:"all_rps"` // every response per second
+	// ExpectedRPS is responses with the scenario's expected status (2xx,
+	// or 401 for login_wrong) per second: what a ratio to a reference
+	// counts. Refusals never count in it.
+	ExpectedRPS float64 `json:"expected_rps"`
+	// Mode is the client mode: naive (a 503 is retried at once) or
+	// polite (Retry-After is waited out).
+	Mode string `json:"mode,omitempty"`
+	// ServerCPUSeconds is the CPU time (user + system) the server process
+	// used during the run.
+	ServerCPUSeconds float64        `json:"server_cpu_s,omitempty"`
+	OK               int            `json:"ok"`
+	Non2xx           map[string]int `json:"non_2xx"`
+	Errors           map[string]int `json:"errors,omitempty"`
+	LatencyOf        string         `json:"latency_of"`
+	P50              float64        `json:"p50_ms"`
+	P90              float64        `json:"p90_ms"`
+	P99              float64        `json:"p99_ms"`
+	Max              float64        `json:"max_ms"`
+	PeakRSSMiB       float64        `json:"peak_rss_mib,omitempty"`
 	// CPU is the cores each party kept busy during the run.
 	CPU *cpuUse `json:"cpu,omitempty"`
 	// Ref is the reference measured beside this run: the bcrypt ceiling
@@ -144,6 +154,7 @@ func summarize(r *recorder, elapsed time.Duration, latencyOf string) result {
 	if s := elapsed.Seconds(); s > 0 {
 		res.RPS = math.Round(float64(ok)/s*10) / 10
 		res.AllRPS = math.Round(float64(responses)/s*10) / 10
+		res.ExpectedRPS = math.Round(float64(len(r.lat))/s*10) / 10
 	}
 	return res
 }

@@ -41,6 +41,7 @@ type config struct {
 	HashWorkers         int
 	HashQueue           int
 	HashMaxWait         time.Duration
+	HashRefusalHold     time.Duration
 	MinPasswordLen      int
 	LogLevel            slog.Level
 	CORSOrigins         []string

@@ -9,6 +9,16 @@ import (
 	"github.com/authd/authd/adapters/breaker"
 )
 
+// defaultRefusalHold is how long a refusal for hashing overload is held
+// at most (AUTHD_HASH_REFUSAL_HOLD). A quarter second caps what a client
+// that retries a 503 at once can make authd answer at 4 refusals a second
+// per connection (64 such clients: 256/s instead of thousands), while it
+// stays well under the 1 s minimum Retry-After, so a client that obeys
+// Retry-After waits no longer than it would anyway, and it is short next
+// to AUTHD_HASH_MAX_WAIT, so a held client that retries finds the room
+// freed meanwhile. Each held refusal costs a sleeping goroutine, no CPU.
+const defaultRefusalHold = 250 * time.Millisecond
+
 // hashing reads the bcrypt cost and worker pool, and the password policy.
 func (e *envReader) hashing(c *config) {
 	c.BcryptCost = e.integer("AUTHD_BCRYPT_COST", bcrypt.DefaultCost, bcrypt.MinCost, bcrypt.MaxCost)
@@ -16,6 +26,7 @@ func (e *envReader) hashing(c *config) {
 	c.HashWorkers = e.integer("AUTHD_HASH_WORKERS", 0, 0, 1024)
 	c.HashQueue = e.integer("AUTHD_HASH_QUEUE", 0, 0, 1_000_000)
 	c.HashMaxWait = e.dur("AUTHD_HASH_MAX_WAIT", 2*time.Second)
+	c.HashRefusalHold = e.durOrZero("AUTHD_HASH_REFUSAL_HOLD", defaultRefusalHold)
 }
 
 // limits reads the rate limits.

@@ -309,6 +309,7 @@ func TestBreakerConfiguration(t *testing.T) {
 		{"AUTHD_BREAKER_REQUEST_VOLUME": "-3"},
 		{"AUTHD_HASH_WORKERS": "-1"},
 		{"AUTHD_HASH_MAX_WAIT": "0s"},
+		{"AUTHD_HASH_REFUSAL_HOLD": "-1ms"},
 		{"AUTHD_SHUTDOWN_DELAY": "-1s"},
 	} {
 		_, err := loadConfig(env(kv))
@@ -318,9 +319,12 @@ func TestBreakerConfiguration(t *testing.T) {
 			}
 		}
 	}
-	c, err = loadConfig(env(map[string]string{"AUTHD_SHUTDOWN_DELAY": "0s", "AUTHD_HASH_WORKERS": "3", "AUTHD_HASH_QUEUE": "7", "AUTHD_HASH_MAX_WAIT": "250ms"}))
-	if err != nil || c.ShutdownDelay != 0 || c.HashWorkers != 3 || c.HashQueue != 7 || c.HashMaxWait != 250*time.Millisecond {
+	c, err = loadConfig(env(map[string]string{"AUTHD_SHUTDOWN_DELAY": "0s", "AUTHD_HASH_WORKERS": "3", "AUTHD_HASH_QUEUE": "7", "AUTHD_HASH_MAX_WAIT": "250ms", "AUTHD_HASH_REFUSAL_HOLD": "0"}))
+	if err != nil || c.ShutdownDelay != 0 || c.HashWorkers != 3 || c.HashQueue != 7 || c.HashMaxWait != 250*time.Millisecond || c.HashRefusalHold != 0 {
 		t.Errorf("%+v %v", c, err)
+	}
+	if c, err := loadConfig(env(nil)); err != nil || c.HashRefusalHold != 250*time.Millisecond {
+		t.Errorf("default refusal hold %v, %v; want 250ms", c.HashRefusalHold, err)
 	}
 }
 

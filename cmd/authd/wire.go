@@ -195,6 +195,7 @@ func httpConfig(cfg config, jwks []byte, ready []httpapi.Check, m *metrics.Metri
 		Observe:        m.ObserveHTTP,
 		HSTS:           cfg.Env == envProduction,
 		NoDocs:         !cfg.Docs,
+		RefusalHold:    cfg.HashRefusalHold,
 
 		WarnUntrustedForwarded: cfg.Env == envProduction,
 	}

@@ -942,6 +942,46 @@ func (m *MockPasswordHasher) EXPECT() *MockPasswordHasherMockRecorder {
 	return m.recorder
 }
 
+// Admit mocks base method.
+func (m *MockPasswordHasher) Admit(ctx context.Context) (context.Context, func(), error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Admit", ctx)
+	ret0, _ := ret[0].(context.Context)
+	ret1, _ := ret[1].(func())
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
+}
+
+// Admit indicates an expected call of Admit.
+func (mr *MockPasswordHasherMockRecorder) Admit(ctx any) *MockPasswordHasherAdmitCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Admit", reflect.TypeOf((*MockPasswordHasher)(nil).Admit), ctx)
+	return &MockPasswordHasherAdmitCall{Call: call}
+}
+
+// MockPasswordHasherAdmitCall wrap *gomock.Call
+type MockPasswordHasherAdmitCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockPasswordHasherAdmitCall) Return(admitted context.Context, release func(), err error) *MockPasswordHasherAdmitCall {
+	c.Call = c.Call.Return(admitted, release, err)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockPasswordHasherAdmitCall) Do(f func(context.Context) (context.Context, func(), error)) *MockPasswordHasherAdmitCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockPasswordHasherAdmitCall) DoAndReturn(f func(context.Context) (context.Context, func(), error)) *MockPasswordHasherAdmitCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Cheaper mocks base method.
 func (m *MockPasswordHasher) Cheaper(hash string) bool {
 	m.ctrl.T.Helper()
