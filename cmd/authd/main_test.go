@@ -279,8 +279,8 @@ func testEndToEnd(t *testing.T, dbURL string) {
 	if err != nil || created.Location() != time.UTC || time.Since(created) > time.Minute {
 		t.Errorf("created_at %v: %v", user["created_at"], err)
 	}
-	if len(user) != 4 {
-		t.Errorf("user object has extra fields: %s", r.body)
+	if len(user) != 5 || user["email_verified"] != false {
+		t.Errorf("user object: want id, email, email_verified (false), is_active, created_at: %s", r.body)
 	}
 
 	// Duplicate, compared case-insensitively.
