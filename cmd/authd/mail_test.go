@@ -339,3 +339,48 @@ func TestMailOutboxTwoInstances(t *testing.T) {
 	}
 	t.Logf("instance a sent %v, instance b %v", sa, sb)
 }
+
+// TestComposeMailConfig: deploy/compose.yaml's authd settings (with a real
+// secret in place of authd.env's) start in production with mail on, through
+// Mailpit on loopback, which production allows for plain SMTP.
+func TestComposeMailConfig(t *testing.T) {
+	vars := readDeployFiles(t).envValues()["compose.yaml"]
+	if vars["AUTHD_SMTP_URL"] == "" {
+		t.Fatalf("compose.yaml sets no AUTHD_SMTP_URL: %v", vars)
+	}
+	all := map[string]string{"AUTHD_JWT_SECRET": "compose-secret-Zq8vN3xR7tL2mK9pW4hJ6bF1cD5gS0yE"}
+	for k, v := range vars {
+		all[k] = strings.ReplaceAll(v, "${POSTGRES_PASSWORD}", "pw")
+	}
+	c, err := loadConfig(env(all))
+	if err != nil {
+		t.Fatalf("compose's settings: %v", err)
+	}
+	if c.Env != envProduction || c.Mail.Transport != mailSMTP || !c.Mail.SMTP.Loopback {
+		t.Errorf("compose: env %q, mail %+v; want production with SMTP on loopback", c.Env, c.Mail)
+	}
+}
+
+// TestProductionWithoutSMTPWarnsOnce: production without AUTHD_SMTP_URL
+// starts, with mail off and exactly one warning about it.
+func TestProductionWithoutSMTPWarnsOnce(t *testing.T) {
+	in := start(t, map[string]string{
+		"AUTHD_DATABASE_URL": sqliteURL(t),
+		"AUTHD_ENV":          "production",
+		"AUTHD_METRICS_ADDR": "127.0.0.1:0",
+		"AUTHD_JWT_SECRET":   "prod-secret-Zq8vN3xR7tL2mK9pW4hJ6bF1cD5gS0yE",
+		"AUTHD_MAIL_DIR":     "",
+	})
+	n := 0
+	for _, line := range strings.Split(in.logs.String(), "\n") {
+		if strings.Contains(line, "AUTHD_SMTP_URL") {
+			n++
+			if !strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, "mail is off") {
+				t.Errorf("log line %s", line)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d log lines mention AUTHD_SMTP_URL, want exactly one warning:\n%s", n, in.logs.String())
+	}
+}
