@@ -215,9 +215,11 @@ func launch(t *testing.T, vars map[string]string, gate <-chan struct{}) *instanc
 		// The drain delay is tested on its own; elsewhere it only slows
 		// every test's shutdown.
 		"AUTHD_SHUTDOWN_DELAY": "0s",
-		// Development writes mail into ./mail by default: not into the
-		// source tree.
-		"AUTHD_MAIL_DIR": t.TempDir(),
+	}
+	// Development writes mail into ./mail by default: not into the source
+	// tree. (Production has no file mailer.)
+	if !strings.EqualFold(vars["AUTHD_ENV"], envProduction) {
+		all["AUTHD_MAIL_DIR"] = t.TempDir()
 	}
 	for k, v := range vars {
 		all[k] = v
