@@ -57,6 +57,11 @@ type EmailTokenRepository interface {
 	// at now (e.g. reset tokens once the password changed); none is not an
 	// error. Returns EUNAVAILABLE when storage cannot answer.
 	InvalidateAll(ctx context.Context, userID int64, purpose EmailTokenPurpose, now time.Time) error
+	// DeleteExpired deletes the tokens used before before or expiring
+	// before before, and returns how many: the periodic sweep. A token
+	// that is unused and still valid at before stays. Returns
+	// EUNAVAILABLE when storage cannot answer.
+	DeleteExpired(ctx context.Context, before time.Time) (int, error)
 }
 
 // OutboxMail is a message claimed from the outbox.

@@ -332,6 +332,15 @@ func TestDelegation(t *testing.T) {
 			},
 		},
 		{
+			name:   "EmailTokens.DeleteExpired",
+			expect: func(m mocks, err error) { m.tokens.EXPECT().DeleteExpired(derived, now).Return(3, err) },
+			call: func(ctx context.Context, d decorated) ([]any, error) {
+				n, err := d.tokens.DeleteExpired(ctx, now)
+				return []any{n}, err
+			},
+			want: []any{3},
+		},
+		{
 			name:   "Outbox.Enqueue",
 			expect: func(m mocks, err error) { m.outbox.EXPECT().Enqueue(derived, mail, now).Return(err) },
 			call: func(ctx context.Context, d decorated) ([]any, error) {

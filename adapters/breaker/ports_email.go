@@ -144,6 +144,11 @@ func (o *MailOutbox) DeleteOld(ctx context.Context, before time.Time) (int, erro
 	return do(ctx, o.cmd, func(ctx context.Context) (int, error) { return o.next.DeleteOld(ctx, before) })
 }
 
+// DeleteExpired calls the wrapped DeleteExpired.
+func (r *EmailTokenRepository) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	return do(ctx, r.cmd, func(ctx context.Context) (int, error) { return r.next.DeleteExpired(ctx, before) })
+}
+
 // EmailTokens wraps next in the circuit "db.email_tokens", configured from
 // cfg. It is required: the email flows answer requests through it.
 func (s *Set) EmailTokens(next ports.EmailTokenRepository, cfg Config) ports.EmailTokenRepository {

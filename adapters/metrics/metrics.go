@@ -95,6 +95,7 @@ type Metrics struct {
 	reuse         prometheus.Counter
 	events        *prometheus.CounterVec
 	outcomes      map[string]*prometheus.CounterVec // route -> counter, for statusOutcome
+	mail          mailMetrics
 }
 
 // New returns metrics registered in a registry of their own, together with

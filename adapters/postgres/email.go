@@ -147,6 +147,15 @@ func (r *EmailTokenRepository) InvalidateAll(ctx context.Context, userID int64, 
 	return nil
 }
 
+// DeleteExpired deletes the tokens used or expired before before.
+func (r *EmailTokenRepository) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	tag, err := r.pool.Exec(ctx, `DELETE FROM email_tokens WHERE used_at < $1 OR expires_at < $1`, before)
+	if err != nil {
+		return 0, storageError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // MailOutbox implements ports.MailOutbox on a table that the instances
 // sharing the database claim from together.
 type MailOutbox struct{ pool *pgxpool.Pool }

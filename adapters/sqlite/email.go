@@ -144,6 +144,13 @@ func (r *EmailTokenRepository) InvalidateAll(ctx context.Context, userID int64, 
 	return nil
 }
 
+// DeleteExpired deletes the tokens used or expired before before.
+func (r *EmailTokenRepository) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	res, err := r.db.ExecContext(ctx,
+		`DELETE FROM email_tokens WHERE used_at < ?1 OR expires_at < ?1`, formatTime(before))
+	return affected(res, err)
+}
+
 // MailOutbox implements ports.MailOutbox on a table. SQLite has one
 // writer at a time, so a Claim's UPDATE cannot interleave with another's.
 type MailOutbox struct{ db *sql.DB }

@@ -89,6 +89,9 @@ type config struct {
 	// BreachBreaker is the breach checker's circuit: BreachTimeout bounds
 	// each query.
 	BreachBreaker breaker.Config
+
+	// Mail is the mail transport and the mail flows' settings.
+	Mail mailConfig
 }
 
 const (
@@ -130,6 +133,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	e.limits(&c)
 	e.breaker(&c) // after server: it needs AUTHD_REQUEST_TIMEOUT
 	e.breach(&c)
+	e.mail(&c) // after server: production needs more
 	e.logging(&c)
 	e.jwtKeys(&c)    // after server: production needs more
 	e.refreshKey(&c) // after jwtKeys: it may derive from the secret

@@ -216,6 +216,11 @@ func launch(t *testing.T, vars map[string]string, gate <-chan struct{}) *instanc
 		// every test's shutdown.
 		"AUTHD_SHUTDOWN_DELAY": "0s",
 	}
+	// Development writes mail into ./mail by default: not into the source
+	// tree. (Production has no file mailer.)
+	if !strings.EqualFold(vars["AUTHD_ENV"], envProduction) {
+		all["AUTHD_MAIL_DIR"] = t.TempDir()
+	}
 	for k, v := range vars {
 		all[k] = v
 	}
@@ -875,6 +880,7 @@ func TestStopRightAfterListening(t *testing.T) {
 			"AUTHD_DATABASE_URL":   filepath.Join(t.TempDir(), "stop.db"),
 			"AUTHD_BCRYPT_COST":    "4",
 			"AUTHD_SHUTDOWN_DELAY": "0s",
+			"AUTHD_MAIL_DIR":       t.TempDir(),
 		}
 		go func() { done <- run(ctx, nil, env(vars), logs, io.Discard) }()
 		select {

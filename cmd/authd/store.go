@@ -23,6 +23,8 @@ import (
 type store interface {
 	Users() ports.UserRepository
 	Sessions() ports.SessionRepository
+	EmailTokens() ports.EmailTokenRepository
+	Outbox() ports.MailOutbox
 	// SharedRateLimits is the rate-limit store every instance on this
 	// database shares; false when there is none (SQLite serves one
 	// instance).

@@ -35,6 +35,8 @@ type service struct {
 	// requests counts the requests the server read and answered, for the
 	// shutdown log (and the test that holds drain to it).
 	requests *httpapi.RequestCounts
+	// mailDone closes when the mail relay has stopped.
+	mailDone <-chan struct{}
 }
 
 // wire constructs every adapter around st and the use cases, and starts
@@ -63,8 +65,14 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	if err != nil {
 		return nil, err
 	}
+	outbox := breakers.Outbox(st.Outbox(), cfg.Breaker) // before newMetrics, which lists the circuits
 	breakers.Watch(ctx, time.Second, logger)
 	m := newMetrics(ctx, st, cfg.Database.Driver, hasher, breakers.Circuits())
+	events := metrics.Events(audit.New(logger), m)
+	_, mailDone, err := startMail(ctx, cfg.Mail, outbox, m, events, logger)
+	if err != nil {
+		return nil, err
+	}
 	devices, err := devicetoken.New(cfg.RefreshKey, 0)
 	if err != nil {
 		return nil, err
@@ -72,7 +80,7 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	svc, err := app.New(app.Ports{
 		Users: users, Sessions: sessions, RateLimits: limits, Breaches: breaches,
 		Hasher: hasher, Tokens: tokens, SessionTokens: sessionTokens, Devices: devices,
-		Clock: clock.System{}, Events: metrics.Events(audit.New(logger), m),
+		Clock: clock.System{}, Events: events,
 	}, appConfig(cfg))
 	if err != nil {
 		return nil, err
@@ -83,7 +91,7 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 		}
 		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits)
 	})
-	in := &service{metrics: m, draining: &httpapi.Draining{}, requests: &httpapi.RequestCounts{}}
+	in := &service{metrics: m, draining: &httpapi.Draining{}, requests: &httpapi.RequestCounts{}, mailDone: mailDone}
 	if err := in.apps(cfg, svc, st, breakers, tokens.JWKS(), logger); err != nil {
 		return nil, err
 	}
@@ -209,6 +217,7 @@ func httpConfig(cfg config, jwks []byte, ready []httpapi.Check, m *metrics.Metri
 
 // warnAboutConfig logs the settings that are fine for development only.
 func warnAboutConfig(ctx context.Context, cfg config, logger *slog.Logger) {
+	warnAboutMail(cfg, logger)
 	if cfg.JWTSecretRandom {
 		logger.Warn("AUTHD_JWT_SECRET is not set: using a random secret, so tokens stop working at restart; set it (at least 32 random bytes), or AUTHD_JWT_SIGNING_KEY, for anything but development")
 	}

@@ -2048,6 +2048,45 @@ func (c *MockEmailTokenRepositoryConsumeCall) DoAndReturn(f func(context.Context
 	return c
 }
 
+// DeleteExpired mocks base method.
+func (m *MockEmailTokenRepository) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "DeleteExpired", ctx, before)
+	ret0, _ := ret[0].(int)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// DeleteExpired indicates an expected call of DeleteExpired.
+func (mr *MockEmailTokenRepositoryMockRecorder) DeleteExpired(ctx, before any) *MockEmailTokenRepositoryDeleteExpiredCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "DeleteExpired", reflect.TypeOf((*MockEmailTokenRepository)(nil).DeleteExpired), ctx, before)
+	return &MockEmailTokenRepositoryDeleteExpiredCall{Call: call}
+}
+
+// MockEmailTokenRepositoryDeleteExpiredCall wrap *gomock.Call
+type MockEmailTokenRepositoryDeleteExpiredCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockEmailTokenRepositoryDeleteExpiredCall) Return(arg0 int, arg1 error) *MockEmailTokenRepositoryDeleteExpiredCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockEmailTokenRepositoryDeleteExpiredCall) Do(f func(context.Context, time.Time) (int, error)) *MockEmailTokenRepositoryDeleteExpiredCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockEmailTokenRepositoryDeleteExpiredCall) DoAndReturn(f func(context.Context, time.Time) (int, error)) *MockEmailTokenRepositoryDeleteExpiredCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // InvalidateAll mocks base method.
 func (m *MockEmailTokenRepository) InvalidateAll(ctx context.Context, userID int64, purpose ports.EmailTokenPurpose, now time.Time) error {
 	m.ctrl.T.Helper()

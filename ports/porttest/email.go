@@ -45,6 +45,7 @@ func TestEmailStore(t *testing.T, newStore func(t *testing.T) EmailStore) {
 		{"LookupDoneContext", testLookupDoneContext},
 		{"IssueInvalidatesOlderOfPurpose", testIssueInvalidates},
 		{"InvalidateAll", testInvalidateAll},
+		{"DeleteExpired", testDeleteExpired},
 		{"IssueEnqueuesOne", testIssueEnqueuesOne},
 		{"IssueUnknownUserEnqueuesNothing", testIssueUnknownUser},
 		{"TokensGoWithUser", testTokensGoWithUser},
@@ -594,4 +595,39 @@ func testConcurrentClaimers(t *testing.T, s EmailStore) {
 		}
 	}
 	wantStats(t, s, "after draining", now, 0, time.Time{})
+}
+
+// testDeleteExpired: the sweep deletes tokens used, or expiring, strictly
+// before its time, and nothing still usable then.
+func testDeleteExpired(t *testing.T, s EmailStore) {
+	ctx := context.Background()
+	used := issue(t, s, emailUser(t, s).ID(), ports.PurposeVerifyEmail, "") // used at +1m below
+	owner := emailUser(t, s)
+	valid := issue(t, s, owner.ID(), ports.PurposeResetPassword, "") // expires at +1h
+	short := newTokenHash(t)
+	tok := ports.EmailToken{UserID: emailUser(t, s).ID(), Purpose: ports.PurposeVerifyEmail, ExpiresAt: mailNow.Add(10 * time.Minute)}
+	if err := s.Tokens.Issue(ctx, short, tok, tokenMail("short@example.com", "short"), mailNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consume(s, used, ports.PurposeVerifyEmail, mailNow.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		before time.Duration
+		want   int
+	}{
+		{30 * time.Second, 0}, // nothing used or expired yet
+		{time.Minute, 0},      // used at exactly +1m: not before
+		{5 * time.Minute, 1},  // the used token
+		{10 * time.Minute, 0}, // expires at exactly +10m: not before
+		{30 * time.Minute, 1}, // the short-lived one, expired
+		{30 * time.Minute, 0}, // already gone
+	} {
+		n, err := s.Tokens.DeleteExpired(ctx, mailNow.Add(step.before))
+		if err != nil || n != step.want {
+			t.Fatalf("DeleteExpired(+%v) = %d, %v; want %d", step.before, n, err, step.want)
+		}
+	}
+	wantConsumed(t, s, "the token still valid", valid, ports.PurposeResetPassword,
+		ports.EmailToken{UserID: owner.ID(), Purpose: ports.PurposeResetPassword, ExpiresAt: mailNow.Add(time.Hour)})
 }
