@@ -702,3 +702,21 @@ func TestNewRefusesHalfAMailer(t *testing.T) {
 		t.Error("New accepted RequireVerified without mail")
 	}
 }
+
+// TestSweepDeletesSpentMail: with mail on, the sweep also drops used or
+// expired emailed tokens and messages delivered (or given up) more than
+// MailKept ago, even when an earlier step failed.
+func TestSweepDeletesSpentMail(t *testing.T) {
+	f := newMailFixture(t, Config{})
+	ctx := testCtx(t)
+	cause := errors.New("disk I/O error")
+	f.clock.EXPECT().Now().Return(now)
+	f.sessions.EXPECT().DeleteEnded(ctx, now).Return(0, domain.Unavailable(cause))
+	f.limits.EXPECT().DeleteExpired(ctx, now).Return(1, nil)
+	f.etokens.EXPECT().DeleteExpired(ctx, now).Return(4, nil)
+	f.outbox.EXPECT().DeleteOld(ctx, now.Add(-MailKept)).Return(9, nil)
+	res, err := f.svc.Sweep(ctx)
+	if res != (SweepResult{RateLimits: 1, EmailTokens: 4, Mail: 9}) || !errors.Is(err, cause) {
+		t.Errorf("Sweep = %+v, %v", res, err)
+	}
+}

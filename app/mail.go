@@ -32,9 +32,10 @@ type MailConfig struct {
 	EnumerationSafe bool
 	// Cooldown is the least time between two mails of one kind to one
 	// address (default 1m); DailyCap is the most mails of all kinds to one
-	// address per 24 hours (default 10). Both apply while rate limits are
-	// on (Limits.Enabled) and are counted per address whether or not it
-	// has an account, so they tell a client nothing.
+	// address per 24 hours (default 10); NoMailLimit turns either off.
+	// Both apply while rate limits are on (Limits.Enabled) and are counted
+	// per address whether or not it has an account, so they tell a client
+	// nothing.
 	Cooldown time.Duration
 	DailyCap int
 	// ClientMails is how many requests that send mail one client may make
@@ -53,6 +54,9 @@ type MailConfig struct {
 	// never carries a token. Nil drops them.
 	OnError func(op string, err error)
 }
+
+// NoMailLimit, as MailConfig.Cooldown or DailyCap, turns that limit off.
+const NoMailLimit = -1
 
 // Defaults for MailConfig's zero values.
 const (
@@ -196,15 +200,20 @@ func (s *Service) allowRecipient(ctx context.Context, to domain.Email, kind mail
 	}
 	mc := s.cfg.Mail
 	now := s.clock.Now()
-	n, resetAt, err := s.limits.Hit(ctx, "mail-to:"+string(kind)+":"+to.String(), mc.Cooldown, now)
-	if err != nil {
-		return 0, err
+	if mc.Cooldown > 0 {
+		n, resetAt, err := s.limits.Hit(ctx, "mail-to:"+string(kind)+":"+to.String(), mc.Cooldown, now)
+		if err != nil {
+			return 0, err
+		}
+		if n > 1 {
+			s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventMailSuppressed, Email: to.String(), Reason: ports.ReasonMailCooldown})
+			return retryAfter(resetAt, now), nil
+		}
 	}
-	if n > 1 {
-		s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventMailSuppressed, Email: to.String(), Reason: ports.ReasonMailCooldown})
-		return retryAfter(resetAt, now), nil
+	if mc.DailyCap < 0 {
+		return 0, nil
 	}
-	n, resetAt, err = s.limits.Hit(ctx, "mail-day:"+to.String(), mailDay, now)
+	n, resetAt, err := s.limits.Hit(ctx, "mail-day:"+to.String(), mailDay, now)
 	if err != nil {
 		return 0, err
 	}

@@ -125,7 +125,7 @@ func New(p Ports, cfg Config) (*Service, error) {
 		return nil, errors.New("app: EmailTokens and Outbox go together")
 	case cfg.Mail.RequireVerified && p.EmailTokens == nil:
 		return nil, errors.New("app: verified emails are required, but there is no mail to verify them with")
-	case cfg.Mail.VerifyTTL < 0 || cfg.Mail.ResetTTL < 0 || cfg.Mail.Cooldown < 0 || cfg.Mail.DailyCap < 0 || cfg.Mail.ClientMails < 0 || cfg.Mail.ClientMailWindow < 0 || cfg.Mail.Background < 0:
+	case cfg.Mail.VerifyTTL < 0 || cfg.Mail.ResetTTL < 0 || (cfg.Mail.Cooldown < 0 && cfg.Mail.Cooldown != NoMailLimit) || cfg.Mail.DailyCap < NoMailLimit || cfg.Mail.ClientMails < 0 || cfg.Mail.ClientMailWindow < 0 || cfg.Mail.Background < 0:
 		return nil, errors.New("app: negative mail setting")
 	case cfg.SessionTTL < 0 || cfg.ReuseGrace < 0:
 		return nil, errors.New("app: negative session lifetime or reuse grace")

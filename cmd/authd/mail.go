@@ -107,6 +107,16 @@ func (f finishing) MarkFailed(ctx context.Context, id int64, now time.Time, last
 	return f.MailOutbox.MarkFailed(context.WithoutCancel(ctx), id, now, lastErr)
 }
 
+// waitBackground waits up to timeout for the work behind answered
+// requests.
+func waitBackground(bg interface{ Wait(context.Context) error }, timeout time.Duration, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := bg.Wait(ctx); err != nil {
+		logger.Warn("mail requests still being prepared after the drain timeout; stopping anyway (their senders can ask again)")
+	}
+}
+
 // waitMail waits up to timeout for the relay to stop.
 func waitMail(done <-chan struct{}, timeout time.Duration, logger *slog.Logger) {
 	select {
@@ -125,4 +135,24 @@ func warnAboutMail(cfg config, logger *slog.Logger) {
 	case mailFile:
 		logger.Info("mail is written as .eml files, not sent (development; set AUTHD_SMTP_URL to send it)", "dir", cfg.Mail.Dir)
 	}
+}
+
+// appMailConfig is the mail flows' part of the use cases' configuration.
+// What goes wrong behind an answered request is logged without data (an
+// error never carries a token).
+func appMailConfig(mc mailConfig, logger *slog.Logger) app.MailConfig {
+	c := app.MailConfig{
+		AppURL: mc.AppURL, VerifyTTL: mc.VerifyTTL, ResetTTL: mc.ResetTTL,
+		RequireVerified: mc.RequireVerified, EnumerationSafe: mc.EnumerationSafe,
+		Cooldown: mc.Cooldown, DailyCap: mc.DailyCap,
+		OnError: func(op string, err error) { logger.Warn("mail flow failed", "op", op, "error", err.Error()) },
+	}
+	// Zero means none here; the use cases read zero as their default.
+	if c.Cooldown == 0 {
+		c.Cooldown = app.NoMailLimit
+	}
+	if c.DailyCap == 0 {
+		c.DailyCap = app.NoMailLimit
+	}
+	return c
 }

@@ -149,8 +149,10 @@ func drain(cfg config, in *service, ln net.Listener, served <-chan error, ms *me
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("server stopped: %w", err)
 	}
-	// The relay stopped claiming when ctx ended; a send under way
-	// finishes before the store closes (deferred in serve).
+	// Mail accepted behind a 202 reaches the outbox, and the relay (which
+	// stopped claiming when ctx ended) finishes a send under way, before
+	// the store closes (deferred in serve).
+	waitBackground(in.background, cfg.ShutdownTimeout, logger)
 	waitMail(in.mailDone, cfg.ShutdownTimeout, logger)
 	logger.Info("stopped", "requests_started", in.requests.Started.Load(), "requests_completed", in.requests.Completed.Load())
 	return nil

@@ -37,6 +37,9 @@ type service struct {
 	requests *httpapi.RequestCounts
 	// mailDone closes when the mail relay has stopped.
 	mailDone <-chan struct{}
+	// background is the work behind answered requests (mail behind a
+	// 202), which must finish before the store closes.
+	background interface{ Wait(context.Context) error }
 }
 
 // wire constructs every adapter around st and the use cases, and starts
@@ -65,11 +68,13 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	if err != nil {
 		return nil, err
 	}
-	outbox := breakers.Outbox(st.Outbox(), cfg.Breaker) // before newMetrics, which lists the circuits
+	// Before newMetrics, which lists the circuits.
+	outbox := breakers.Outbox(st.Outbox(), cfg.Breaker)
+	emailTokens := breakers.EmailTokens(st.EmailTokens(), cfg.Breaker)
 	breakers.Watch(ctx, time.Second, logger)
 	m := newMetrics(ctx, st, cfg.Database.Driver, hasher, breakers.Circuits())
 	events := metrics.Events(audit.New(logger), m)
-	_, mailDone, err := startMail(ctx, cfg.Mail, outbox, m, events, logger)
+	mailer, mailDone, err := startMail(ctx, cfg.Mail, outbox, m, events, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -77,25 +82,34 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	if err != nil {
 		return nil, err
 	}
-	svc, err := app.New(app.Ports{
+	p := app.Ports{
 		Users: users, Sessions: sessions, RateLimits: limits, Breaches: breaches,
 		Hasher: hasher, Tokens: tokens, SessionTokens: sessionTokens, Devices: devices,
 		Clock: clock.System{}, Events: events,
-	}, appConfig(cfg))
+	}
+	if mailer != nil { // the flows are on only with a way to send their mail
+		p.EmailTokens, p.Outbox = emailTokens, outbox
+	}
+	svc, err := app.New(p, appConfig(cfg, logger))
 	if err != nil {
 		return nil, err
 	}
-	go svc.RunSweeper(ctx, cfg.SweepInterval, func(r app.SweepResult, err error) {
-		if err != nil {
-			logger.Warn("sweep failed", "error", err.Error())
-		}
-		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits)
-	})
-	in := &service{metrics: m, draining: &httpapi.Draining{}, requests: &httpapi.RequestCounts{}, mailDone: mailDone}
+	go svc.RunSweeper(ctx, cfg.SweepInterval, sweepLogger(logger))
+	in := &service{metrics: m, draining: &httpapi.Draining{}, requests: &httpapi.RequestCounts{}, mailDone: mailDone, background: svc}
 	if err := in.apps(cfg, svc, st, breakers, tokens.JWKS(), logger); err != nil {
 		return nil, err
 	}
 	return in, nil
+}
+
+// sweepLogger reports each sweep: failures at WARN, counts at DEBUG.
+func sweepLogger(logger *slog.Logger) func(app.SweepResult, error) {
+	return func(r app.SweepResult, err error) {
+		if err != nil {
+			logger.Warn("sweep failed", "error", err.Error())
+		}
+		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits, "email_tokens", r.EmailTokens, "mail", r.Mail)
+	}
 }
 
 // apps builds the public API and, when AUTHD_ADMIN_ADDR is set, the admin
@@ -168,8 +182,9 @@ func newTokenIssuer(cfg config, logger *slog.Logger) (*jwt.Issuer, error) {
 	return tokens, nil
 }
 
-func appConfig(cfg config) app.Config {
+func appConfig(cfg config, logger *slog.Logger) app.Config {
 	return app.Config{
+		Mail:           appMailConfig(cfg.Mail, logger),
 		Policy:         domain.PasswordPolicy{MinLength: cfg.MinPasswordLen},
 		SessionTTL:     cfg.RefreshTokenTTL,
 		ReuseGrace:     cfg.ReuseGrace,
