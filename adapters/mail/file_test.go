@@ -86,3 +86,51 @@ func TestFileUnknownTemplateWritesNothing(t *testing.T) {
 		t.Errorf("files written: %v", entries)
 	}
 }
+
+// TestPlainASCIIMailIsReadableRaw: the embedded templates are ASCII, so
+// a message is unencoded (8bit) and its link stands on one line of the raw file (a
+// newcomer finds it with grep); a template with non-ASCII text is
+// quoted-printable and still decodes to the same link.
+func TestPlainASCIIMailIsReadableRaw(t *testing.T) {
+	for name, templates := range map[string]string{"embedded": "", "non-ASCII override": nonASCIITemplates(t)} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r, err := mail.NewRenderer(templates)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := mail.NewFile(dir, "authd <no-reply@example.com>", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Send(context.Background(), verifyMail()); err != nil {
+				t.Fatal(err)
+			}
+			entries, _ := os.ReadDir(dir)
+			raw, err := os.ReadFile(filepath.Join(dir, entries[0].Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			link := verifyMail().Data["link"]
+			sevenBit := strings.Contains(string(raw), "Content-Transfer-Encoding: 8bit")
+			if want := templates == ""; sevenBit != want || strings.Contains(string(raw), link) != want {
+				t.Errorf("8bit %v, link on one raw line %v; want %v:\n%s", sevenBit, strings.Contains(string(raw), link), want, raw)
+			}
+			checkMessage(t, raw)
+		})
+	}
+}
+
+// nonASCIITemplates writes a verify_email override with non-ASCII text.
+func nonASCIITemplates(t *testing.T) string {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"verify_email.txt":  "{{define \"subject\"}}Confirm your email address{{end}}Grüße: {{.link}}\n",
+		"verify_email.html": "{{define \"subject\"}}Confirm your email address{{end}}<p>Grüße: <a href=\"{{.link}}\">{{.link}}</a></p>\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

@@ -36,7 +36,33 @@ func buildMsg(r *Renderer, from string, now time.Time, m ports.Mail) (*gomail.Ms
 	msg.Subject(rendered.Subject)
 	msg.SetDateWithValue(now)
 	msg.SetMessageID()
-	msg.SetBodyString(gomail.TypeTextPlain, rendered.Text)
-	msg.AddAlternativeString(gomail.TypeTextHTML, rendered.HTML)
+	enc := gomail.WithPartEncoding(partEncoding(rendered.Text, rendered.HTML))
+	msg.SetBodyString(gomail.TypeTextPlain, rendered.Text, enc)
+	msg.AddAlternativeString(gomail.TypeTextHTML, rendered.HTML, enc)
 	return msg, nil
+}
+
+// partEncoding is no encoding when every part is plain ASCII in lines
+// SMTP carries as they are (at most 998 bytes, no bare CR): the message
+// then reads as written, and its link can be copied from the raw text or
+// found with grep. Anything else (a template with non-ASCII text) is
+// quoted-printable. (go-mail labels unencoded parts 8bit, which covers
+// ASCII; its 7bit label still writes quoted-printable, so it is not used.)
+func partEncoding(parts ...string) gomail.Encoding {
+	for _, p := range parts {
+		line := 0
+		for i := 0; i < len(p); i++ {
+			switch c := p[i]; {
+			case c >= 0x80, c == 0, c == '\r':
+				return gomail.EncodingQP
+			case c == '\n':
+				line = 0
+			default:
+				if line++; line > 998 {
+					return gomail.EncodingQP
+				}
+			}
+		}
+	}
+	return gomail.NoEncoding
 }
