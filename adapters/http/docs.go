@@ -10,14 +10,16 @@ import (
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
-	swaggerfiles "github.com/swaggo/files/v2"
 )
 
-// docsUI holds the /docs page and the script that starts Swagger UI on it;
-// the Swagger UI files themselves come from swaggerfiles.FS. Both are
-// embedded in the binary, so /docs needs no CDN.
+// docsUI holds the /docs page, the script that starts Swagger UI on it,
+// and in docsui/swagger-ui the Swagger UI files the page loads, copied
+// from the github.com/swaggo/files/v2 module by go generate (only those:
+// the module's whole distribution is about 11 MB). All are embedded in the
+// binary, so /docs needs no CDN.
 //
-//go:embed docsui
+//go:generate go run ./docsui/copyswaggerui
+//go:embed docsui/index.html docsui/authd-docs.js docsui/swagger-ui
 var docsUI embed.FS
 
 // docsCSP replaces the API's "default-src 'none'" on the /docs page and
@@ -36,19 +38,17 @@ type docsFile struct {
 	body        []byte
 }
 
-// docsAssets are the files served under /docs/, by name; nothing else in
-// the embedded Swagger UI distribution is served.
+// docsAssets are the files served under /docs/, by name, and their paths
+// in docsUI; nothing else is served (not the Swagger UI LICENSE either).
 var docsAssets = []struct {
-	name, contentType string
-	fsys              fs.FS
-	path              string
+	name, contentType, path string
 }{
-	{"swagger-ui-bundle.js", "text/javascript; charset=utf-8", swaggerfiles.FS, "swagger-ui-bundle.js"},
-	{"swagger-ui.css", "text/css; charset=utf-8", swaggerfiles.FS, "swagger-ui.css"},
-	{"index.css", "text/css; charset=utf-8", swaggerfiles.FS, "index.css"},
-	{"favicon-32x32.png", "image/png", swaggerfiles.FS, "favicon-32x32.png"},
-	{"favicon-16x16.png", "image/png", swaggerfiles.FS, "favicon-16x16.png"},
-	{"authd-docs.js", "text/javascript; charset=utf-8", docsUI, "docsui/authd-docs.js"},
+	{"swagger-ui-bundle.js", "text/javascript; charset=utf-8", "docsui/swagger-ui/swagger-ui-bundle.js"},
+	{"swagger-ui.css", "text/css; charset=utf-8", "docsui/swagger-ui/swagger-ui.css"},
+	{"index.css", "text/css; charset=utf-8", "docsui/swagger-ui/index.css"},
+	{"favicon-32x32.png", "image/png", "docsui/swagger-ui/favicon-32x32.png"},
+	{"favicon-16x16.png", "image/png", "docsui/swagger-ui/favicon-16x16.png"},
+	{"authd-docs.js", "text/javascript; charset=utf-8", "docsui/authd-docs.js"},
 }
 
 // docsFiles is the page and its assets by name, read once per process.
@@ -64,7 +64,7 @@ var loadDocsFiles = sync.OnceValues(func() (*docsFiles, error) {
 	}
 	files := &docsFiles{page: page, assets: make(map[string]docsFile, len(docsAssets))}
 	for _, a := range docsAssets {
-		file, err := readDocsFile(a.fsys, a.path, a.contentType)
+		file, err := readDocsFile(docsUI, a.path, a.contentType)
 		if err != nil {
 			return nil, err
 		}

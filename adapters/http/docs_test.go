@@ -1,7 +1,13 @@
 package http_test
 
 import (
+	"bytes"
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -59,10 +65,22 @@ func TestDocsPage(t *testing.T) {
 		}
 		wantDocsHeaders(t, r)
 		want := map[string]string{".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
-		for ext, mt := range want {
-			if strings.HasSuffix(ref, ext) && mediaType(r) != mt {
-				t.Errorf("%s: Content-Type = %q, want %s", ref, r.header.Get("Content-Type"), mt)
-			}
+		if mt, ok := want[path.Ext(ref)]; !ok {
+			t.Errorf("%s: no Content-Type known for its extension", ref)
+		} else if mediaType(r) != mt {
+			t.Errorf("%s: Content-Type = %q, want %s", ref, r.header.Get("Content-Type"), mt)
+		}
+		// The body is the file in docsui/: authd's own, or the Swagger UI
+		// copy (TestSwaggerUIMatchesModule checks it against the module).
+		name := strings.TrimPrefix(ref, "/docs/")
+		file, err := os.ReadFile(filepath.Join("docsui", name))
+		if errors.Is(err, fs.ErrNotExist) {
+			file, err = os.ReadFile(filepath.Join("docsui", "swagger-ui", name))
+		}
+		if err != nil {
+			t.Errorf("%s: %v", ref, err)
+		} else if !bytes.Equal(r.body, file) {
+			t.Errorf("%s: %d bytes served, not the %d of its file in docsui/", ref, len(r.body), len(file))
 		}
 	}
 	if len(refs) < 5 {
