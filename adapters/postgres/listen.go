@@ -126,3 +126,13 @@ func (l *listener) deliver(payload string) {
 	}
 	l.user(id)
 }
+
+// TerminateBackends ends every connection to this database whose
+// application_name is name (for tests: ListenerApplicationName kills the
+// session cache's listener).
+func (d *DB) TerminateBackends(ctx context.Context, name string) error {
+	_, err := d.pool.Exec(ctx, `
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, name)
+	return err
+}
