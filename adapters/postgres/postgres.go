@@ -41,6 +41,8 @@ type DB struct {
 	pool *pgxpool.Pool
 	// latest is the newest migration embedded in this binary.
 	latest int
+	// watch is the session-cache listener, once WatchSessions started it.
+	watch *listener
 }
 
 // Open builds the pool and checks that the database answers.
@@ -75,6 +77,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 
 // Close closes the pool.
 func (d *DB) Close() error {
+	d.watch.stop()
 	d.pool.Close()
 	return nil
 }

@@ -52,7 +52,7 @@ func TestSessionRepositoryContract(t *testing.T) {
 }
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 5
+const latestVersion = 6
 
 func TestMigrationsUpDownUp(t *testing.T) {
 	db, _ := openMigrated(t)

@@ -44,7 +44,7 @@ func TestSessionRepositoryContract(t *testing.T) {
 }
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 5
+const latestVersion = 6
 
 func TestMigrationsUpDownUp(t *testing.T) {
 	ctx := context.Background()
@@ -72,7 +72,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 		t.Fatalf("Version after Down: %v, want ErrNilVersion", err)
 	}
 	raw := repoRawDB(t, path)
-	for _, table := range []string{"users", "sessions", "refresh_tokens", "email_tokens", "mail_outbox"} {
+	for _, table := range []string{"users", "sessions", "refresh_tokens", "email_tokens", "mail_outbox", "session_cache_epoch"} {
 		if n := repoCount(t, raw, `SELECT count(*) FROM sqlite_master WHERE tbl_name = '`+table+`'`); n != 0 {
 			t.Errorf("after Down, sqlite_master still has %d objects for table %s", n, table)
 		}

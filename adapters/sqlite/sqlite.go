@@ -36,6 +36,9 @@ type DB struct {
 	stmts statements
 	// latest is the newest migration embedded in this binary.
 	latest int
+	path   string
+	// watch is the session-cache change feed, once WatchSessions started it.
+	watch *watcher
 }
 
 // Open opens (creating if needed) the database file at path with WAL, a
@@ -64,7 +67,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	return &DB{db: db, latest: latest}, nil
+	return &DB{db: db, latest: latest, path: path}, nil
 }
 
 // createPrivate creates the database file, when it does not exist yet,
@@ -87,7 +90,9 @@ func createPrivate(path string) error {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return errors.Join(d.stmts.closeAll(), d.db.Close()) }
+func (d *DB) Close() error {
+	return errors.Join(d.watch.close(), d.stmts.closeAll(), d.db.Close())
+}
 
 // Ping checks that the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {

@@ -14,6 +14,8 @@ type databaseConfig struct {
 	URL            string // PostgreSQL connection URL
 	MaxConns       int
 	ConnectTimeout time.Duration
+	// SessionCacheSize bounds the session cache; 0 is off.
+	SessionCacheSize int
 }
 
 // database reads which store to open, and whether to migrate it first.
@@ -24,6 +26,7 @@ func (e *envReader) database(c *config) {
 	}
 	db.MaxConns = e.integer("AUTHD_DATABASE_MAX_CONNS", 0, 0, 1000)
 	db.ConnectTimeout = e.dur("AUTHD_DATABASE_CONNECT_TIMEOUT", 5*time.Second)
+	e.sessionCache(&db)
 	c.Database = db
 	c.AutoMigrate = e.boolean("AUTHD_AUTO_MIGRATE", true)
 }

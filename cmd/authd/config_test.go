@@ -18,7 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":8080" || c.Env != "development" || c.Database != (databaseConfig{Driver: "sqlite", Path: "authd.db", ConnectTimeout: 5 * time.Second}) {
+	if c.Addr != ":8080" || c.Env != "development" || c.Database != (databaseConfig{Driver: "sqlite", Path: "authd.db", ConnectTimeout: 5 * time.Second, SessionCacheSize: 10_000}) {
 		t.Errorf("defaults: addr=%q env=%q db=%+v", c.Addr, c.Env, c.Database)
 	}
 	if c.AccessTokenTTL != 24*time.Hour || c.BcryptCost != 12 || c.LogLevel != slog.LevelInfo || c.JWTIssuer != "authd" || c.JWTAudience != "authd" {

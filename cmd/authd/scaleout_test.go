@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,30 @@ func TestConcurrentStartMigratesOnce(t *testing.T) {
 		}
 		for _, in := range ins {
 			in.stop(t)
+		}
+	}
+}
+
+// TestLogoutAcrossInstancesWithCache: b has the session cached (its
+// /users/me was answered twice); logging out through a ends the access
+// token at b on b's very next request, through PostgreSQL's NOTIFY.
+func TestLogoutAcrossInstancesWithCache(t *testing.T) {
+	vars := asymmetricVars(pgtest.Start(t).NewDatabase(t), mustKey(t, "Ed25519"))
+	a, b := start(t, vars), start(t, vars)
+	for i := range 20 {
+		email := fmt.Sprintf("cached%d@example.com", i)
+		tok := signUp(t, a, email)
+		access := str(t, tok, "access_token")
+		for range 2 {
+			if st := me(b, access); st != 200 {
+				t.Fatalf("before logout: b answered %d", st)
+			}
+		}
+		if r := a.do("POST", "/api/v1/auth/logout", `{"refresh_token":"`+str(t, tok, "refresh_token")+`"}`); r.status != 204 {
+			t.Fatalf("logout through a: %d %s", r.status, r.body)
+		}
+		if st := me(b, access); st != 401 {
+			t.Fatalf("round %d: logged out through a, b's next /users/me answered %d, want 401", i, st)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 
 	"github.com/authd/authd/adapters/postgres"
+	"github.com/authd/authd/adapters/sessioncache"
 	"github.com/authd/authd/adapters/sqlite"
 	"github.com/authd/authd/ports"
 )
@@ -38,6 +39,8 @@ type store interface {
 	// SchemaVersion is the applied migration, -1 when none.
 	SchemaVersion(ctx context.Context) (version int, dirty bool, err error)
 	Migrator() (*migrate.Migrate, error)
+	// WatchSessions is the session cache's change feed.
+	sessioncache.Feed
 	Close() error
 }
 

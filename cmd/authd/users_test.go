@@ -63,8 +63,16 @@ func TestOperatorCLI(t *testing.T) {
 				t.Errorf("--email-like OPS*: %v\n%s", err, out)
 			}
 
+			// The token's session is in the server's session cache now
+			// (two lookups: a miss, then a hit).
+			for range 2 {
+				if st := me(in, access); st != 200 {
+					t.Fatalf("/users/me before deactivate: %d", st)
+				}
+			}
 			// deactivate: the running server refuses the token and the
-			// password at once.
+			// password at once, though its session was cached: the CLI
+			// writes through connections of its own.
 			out, stderr, err := cli(t, vars, "deactivate", "ops@example.com", "--json")
 			var u map[string]any
 			if err != nil || json.Unmarshal([]byte(out), &u) != nil || u["is_active"] != false {

@@ -19,6 +19,7 @@ import (
 	"github.com/authd/authd/adapters/metrics"
 	"github.com/authd/authd/adapters/ratelimit"
 	"github.com/authd/authd/adapters/refreshtoken"
+	"github.com/authd/authd/adapters/sessioncache"
 	"github.com/authd/authd/app"
 	"github.com/authd/authd/docs"
 	"github.com/authd/authd/domain"
@@ -62,7 +63,10 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	// piling up requests.
 	breakers := breaker.NewSet(logger)
 	users := breakers.Users(st.Users(), cfg.Breaker)
-	sessions := breakers.Sessions(st.Sessions(), cfg.Breaker)
+	sessions, cache, err := sessioncache.New(ctx, breakers.Sessions(st.Sessions(), cfg.Breaker), st, cfg.Database.SessionCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("session cache: %w", err)
+	}
 	limits := rateLimits(st, breakers, cfg)
 	breaches, err := breachChecker(cfg, breakers)
 	if err != nil {
@@ -73,6 +77,7 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	emailTokens := breakers.EmailTokens(st.EmailTokens(), cfg.Breaker)
 	breakers.Watch(ctx, time.Second, logger)
 	m := newMetrics(ctx, st, cfg.Database.Driver, hasher, breakers.Circuits())
+	observeSessionCache(m, cache)
 	events := metrics.Events(audit.New(logger), m)
 	mailer, mailDone, err := startMail(ctx, cfg.Mail, outbox, m, events, logger)
 	if err != nil {
@@ -110,6 +115,20 @@ func sweepLogger(logger *slog.Logger) func(app.SweepResult, error) {
 		}
 		logger.Debug("sweep", "sessions", r.Sessions, "rate_limits", r.RateLimits, "email_tokens", r.EmailTokens, "mail", r.Mail)
 	}
+}
+
+// observeSessionCache exports the session cache's counts; a no-op when
+// AUTHD_SESSION_CACHE_SIZE=0 left it off. The cache sits in front of the
+// circuit breaker: a hit costs no hystrix command, and a miss or a bypass
+// reaches the database through the breaker like every other call.
+func observeSessionCache(m *metrics.Metrics, c *sessioncache.Cache) {
+	if c == nil {
+		return
+	}
+	m.SessionCache(func() metrics.SessionCacheStats {
+		hits, misses, bypasses := c.Counts()
+		return metrics.SessionCacheStats{Hits: hits, Misses: misses, Bypasses: bypasses, Entries: c.Len()}
+	})
 }
 
 // apps builds the public API and, when AUTHD_ADMIN_ADDR is set, the admin
