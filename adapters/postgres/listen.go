@@ -2,16 +2,28 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // SessionCacheChannel is the NOTIFY channel of migration 000006's triggers.
 const SessionCacheChannel = "authd_session_cache"
+
+// SessionCacheEchoChannel carries SyncSessions' markers and their
+// acknowledgements.
+const SessionCacheEchoChannel = "authd_session_cache_echo"
+
+// syncTimeout bounds how long SyncSessions waits for acknowledgements.
+const syncTimeout = 2 * time.Second
 
 // ListenerApplicationName names the listener's connection in
 // pg_stat_activity.
@@ -40,7 +52,7 @@ func (d *DB) WatchSessions(ctx context.Context, user func(int64), all func()) (f
 	cfg := d.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = ListenerApplicationName
 	ctx, cancel := context.WithCancel(ctx)
-	l := &listener{cfg: cfg, user: user, all: all, cancel: cancel, done: make(chan struct{})}
+	l := &listener{cfg: cfg, pool: d.pool, user: user, all: all, cancel: cancel, done: make(chan struct{}), waiting: map[string]*syncWait{}}
 	d.watch = l
 	go l.run(ctx)
 	return func(context.Context) bool { return l.up.Load() }, nil
@@ -48,11 +60,108 @@ func (d *DB) WatchSessions(ctx context.Context, user func(int64), all func()) (f
 
 type listener struct {
 	cfg    *pgx.ConnConfig
+	pool   *pgxpool.Pool
 	user   func(int64)
 	all    func()
 	up     atomic.Bool
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu      sync.Mutex
+	waiting map[string]*syncWait // SyncSessions markers not acknowledged yet
+}
+
+// SyncSessions returns once every instance's listener has received every
+// notification committed before the call. It counts the listeners on this
+// database (pg_stat_activity, by ListenerApplicationName), sends a marker
+// on SessionCacheEchoChannel and waits until that many listeners have
+// acknowledged it. PostgreSQL delivers notifications to each listener in
+// commit order, and a listener applies each one before it reads the next,
+// so a listener that acknowledges the marker has already forgotten what
+// the changes before it changed. A writer calls it after a change that
+// ends access (a logout, a deactivation) and before answering, so a
+// client that goes straight on to another instance finds the change there.
+// Without a listener here it returns at once (this cache is bypassed
+// then). If the acknowledgements do not all come within syncTimeout (an
+// instance stopped mid-way, a listener reconnecting, which flushes its
+// cache anyway) it flushes this cache and returns.
+func (d *DB) SyncSessions(ctx context.Context) error {
+	l := d.watch
+	if l == nil || !l.up.Load() {
+		return nil
+	}
+	var listeners int
+	if err := l.pool.QueryRow(ctx, `
+		SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, ListenerApplicationName).Scan(&listeners); err != nil {
+		l.all()
+		return storageError(err)
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	marker := hex.EncodeToString(b[:])
+	w := &syncWait{need: listeners, done: make(chan struct{})}
+	l.mu.Lock()
+	l.waiting[marker] = w
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.waiting, marker)
+		l.mu.Unlock()
+	}()
+	if _, err := l.pool.Exec(ctx, "SELECT pg_notify($1, $2)", SessionCacheEchoChannel, markerPrefix+marker); err != nil {
+		l.all()
+		return storageError(err)
+	}
+	t := time.NewTimer(syncTimeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+		l.all()
+	case <-ctx.Done():
+		l.all()
+	}
+	return nil
+}
+
+// The echo channel's payloads: a marker to acknowledge, and an
+// acknowledgement.
+const (
+	markerPrefix = "m:"
+	ackPrefix    = "a:"
+)
+
+// syncWait counts the acknowledgements of one marker.
+type syncWait struct {
+	need, got int
+	done      chan struct{}
+}
+
+// echo handles the echo channel: a marker (from any instance) is
+// acknowledged, off the listener's goroutine, once everything before it
+// has been applied (it has: notifications are handled in order); an
+// acknowledgement counts toward this process's wait for that marker.
+func (l *listener) echo(ctx context.Context, payload string) {
+	if marker, ok := strings.CutPrefix(payload, markerPrefix); ok {
+		go func() {
+			actx, cancel := context.WithTimeout(ctx, syncTimeout)
+			defer cancel()
+			_, _ = l.pool.Exec(actx, "SELECT pg_notify($1, $2)", SessionCacheEchoChannel, ackPrefix+marker)
+		}()
+		return
+	}
+	marker, ok := strings.CutPrefix(payload, ackPrefix)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w, ok := l.waiting[marker]; ok {
+		if w.got++; w.got == w.need {
+			close(w.done)
+		}
+	}
 }
 
 // stop ends the listener and waits for it; a nil listener is a no-op.
@@ -92,7 +201,7 @@ func (l *listener) session(ctx context.Context) bool {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+SessionCacheChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+SessionCacheChannel+"; LISTEN "+SessionCacheEchoChannel); err != nil {
 		return false
 	}
 	l.all()
@@ -102,6 +211,9 @@ func (l *listener) session(ctx context.Context) bool {
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == SessionCacheEchoChannel:
+			l.echo(ctx, n.Payload)
+			continue
 		case err == nil:
 			l.deliver(n.Payload)
 			continue

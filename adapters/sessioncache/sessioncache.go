@@ -69,6 +69,16 @@ type Feed interface {
 	WatchSessions(ctx context.Context, user func(userID int64), all func()) (current func(context.Context) bool, err error)
 }
 
+// Syncer is a Feed that can wait until every change committed so far has
+// reached this process (see (*postgres.DB).SyncSessions). A feed whose
+// Current is already exact (SQLite's) need not provide it. The cache calls
+// it after each write that ends access, so the write's caller answers only
+// once this instance has applied the change, and other instances have had
+// the same notification for at least that long.
+type Syncer interface {
+	SyncSessions(ctx context.Context) error
+}
+
 // Ahead is how far past now a cached answer is checked for: an entry is
 // good until the instant the database confirmed, at most Ahead after the
 // request that filled it.
@@ -83,6 +93,7 @@ const shards = 16
 type Cache struct {
 	ports.SessionRepository
 	current func(context.Context) bool
+	syncer  Syncer // nil when the feed's Current is exact by itself
 
 	gen    atomic.Uint64
 	shards [shards]shard
@@ -104,6 +115,7 @@ func New(ctx context.Context, next ports.SessionRepository, feed Feed, size int)
 		return nil, nil, err
 	}
 	c.current = current
+	c.syncer, _ = feed.(Syncer)
 	return c, c, nil
 }
 
@@ -175,10 +187,20 @@ func (c *Cache) invalidateSession(sessionID string) {
 	c.shard(sessionID).drop(sessionID)
 }
 
+// sync waits, when the feed can, until the change just written has reached
+// every listener (see Syncer). Its error is not the write's: the write
+// happened, and a failed sync has flushed the cache.
+func (c *Cache) sync(ctx context.Context) {
+	if c.syncer != nil {
+		_ = c.syncer.SyncSessions(ctx)
+	}
+}
+
 // Revoke passes through, then forgets the session here at once.
 func (c *Cache) Revoke(ctx context.Context, id string, now time.Time) error {
 	err := c.SessionRepository.Revoke(ctx, id, now)
 	c.invalidateSession(id)
+	c.sync(ctx)
 	return err
 }
 
@@ -186,6 +208,15 @@ func (c *Cache) Revoke(ctx context.Context, id string, now time.Time) error {
 func (c *Cache) RevokeAll(ctx context.Context, userID int64, now time.Time) (int, error) {
 	n, err := c.SessionRepository.RevokeAll(ctx, userID, now)
 	c.InvalidateUser(userID)
+	c.sync(ctx)
+	return n, err
+}
+
+// RevokeOthers passes through, then forgets the user's sessions here.
+func (c *Cache) RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error) {
+	n, err := c.SessionRepository.RevokeOthers(ctx, userID, keepID, now)
+	c.InvalidateUser(userID)
+	c.sync(ctx)
 	return n, err
 }
 
@@ -193,6 +224,7 @@ func (c *Cache) RevokeAll(ctx context.Context, userID int64, now time.Time) (int
 func (c *Cache) RevokeForUser(ctx context.Context, userID int64, sessionID string, now time.Time) error {
 	err := c.SessionRepository.RevokeForUser(ctx, userID, sessionID, now)
 	c.InvalidateUser(userID)
+	c.sync(ctx)
 	return err
 }
 
@@ -201,8 +233,51 @@ func (c *Cache) RevokeBeyond(ctx context.Context, userID int64, keep int, now ti
 	n, err := c.SessionRepository.RevokeBeyond(ctx, userID, keep, now)
 	if n > 0 || err != nil {
 		c.InvalidateUser(userID)
+		c.sync(ctx)
 	}
 	return n, err
+}
+
+// Users returns next with every write that can change who may use a
+// session (deactivation, deletion, a new email, password or verification)
+// followed by the same forgetting and sync as the session writes here.
+// With a nil cache it returns next.
+func (c *Cache) Users(next ports.UserRepository) ports.UserRepository {
+	if c == nil {
+		return next
+	}
+	return users{UserRepository: next, c: c}
+}
+
+type users struct {
+	ports.UserRepository
+	c *Cache
+}
+
+func (u users) after(ctx context.Context, id int64, err error) error {
+	u.c.InvalidateUser(id)
+	u.c.sync(ctx)
+	return err
+}
+
+func (u users) SetActive(ctx context.Context, id int64, active bool) error {
+	return u.after(ctx, id, u.UserRepository.SetActive(ctx, id, active))
+}
+
+func (u users) Delete(ctx context.Context, id int64) error {
+	return u.after(ctx, id, u.UserRepository.Delete(ctx, id))
+}
+
+func (u users) UpdatePasswordHash(ctx context.Context, id int64, hash string) error {
+	return u.after(ctx, id, u.UserRepository.UpdatePasswordHash(ctx, id, hash))
+}
+
+func (u users) SetEmailVerified(ctx context.Context, id int64, at time.Time) error {
+	return u.after(ctx, id, u.UserRepository.SetEmailVerified(ctx, id, at))
+}
+
+func (u users) ChangeEmail(ctx context.Context, id int64, email domain.Email, verifiedAt time.Time) error {
+	return u.after(ctx, id, u.UserRepository.ChangeEmail(ctx, id, email, verifiedAt))
 }
 
 // DeleteEnded passes through; the sessions it removes had ended, so no

@@ -137,8 +137,9 @@ func TestConcurrentStartMigratesOnce(t *testing.T) {
 // token at b on b's very next request, through PostgreSQL's NOTIFY.
 func TestLogoutAcrossInstancesWithCache(t *testing.T) {
 	vars := asymmetricVars(pgtest.Start(t).NewDatabase(t), mustKey(t, "Ed25519"))
+	vars["AUTHD_RATE_LIMIT"] = "off" // 50 sign-ups from one address
 	a, b := start(t, vars), start(t, vars)
-	for i := range 20 {
+	for i := range 50 {
 		email := fmt.Sprintf("cached%d@example.com", i)
 		tok := signUp(t, a, email)
 		access := str(t, tok, "access_token")
@@ -153,5 +154,10 @@ func TestLogoutAcrossInstancesWithCache(t *testing.T) {
 		if st := me(b, access); st != 401 {
 			t.Fatalf("round %d: logged out through a, b's next /users/me answered %d, want 401", i, st)
 		}
+	}
+	// b answered from its cache (the second /users/me of each round), so
+	// the 401s above are the cache's invalidation at work, not its absence.
+	if hits := metricValue(t, b.client, "authd_session_cache_hits_total"); hits < 50 {
+		t.Errorf("b's session cache hits = %v, want at least 50", hits)
 	}
 }

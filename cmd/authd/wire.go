@@ -62,10 +62,9 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	// circuit breaker, so a sick dependency fails fast (503) instead of
 	// piling up requests.
 	breakers := breaker.NewSet(logger)
-	users := breakers.Users(st.Users(), cfg.Breaker)
-	sessions, cache, err := sessioncache.New(ctx, breakers.Sessions(st.Sessions(), cfg.Breaker), st, cfg.Database.SessionCacheSize)
+	users, sessions, cache, err := repositories(ctx, cfg, st, breakers)
 	if err != nil {
-		return nil, fmt.Errorf("session cache: %w", err)
+		return nil, err
 	}
 	limits := rateLimits(st, breakers, cfg)
 	breaches, err := breachChecker(cfg, breakers)
@@ -107,6 +106,18 @@ func wire(ctx context.Context, cfg config, st store, logger *slog.Logger) (*serv
 	return in, nil
 }
 
+// repositories are the user and session repositories behind their
+// circuits, with the session cache (AUTHD_SESSION_CACHE_SIZE) in front: a
+// hit costs no hystrix command, and a miss or a bypass reaches the
+// database through the breaker like every other call.
+func repositories(ctx context.Context, cfg config, st store, breakers *breaker.Set) (ports.UserRepository, ports.SessionRepository, *sessioncache.Cache, error) {
+	sessions, cache, err := sessioncache.New(ctx, breakers.Sessions(st.Sessions(), cfg.Breaker), st, cfg.Database.SessionCacheSize)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("session cache: %w", err)
+	}
+	return cache.Users(breakers.Users(st.Users(), cfg.Breaker)), sessions, cache, nil
+}
+
 // sweepLogger reports each sweep: failures at WARN, counts at DEBUG.
 func sweepLogger(logger *slog.Logger) func(app.SweepResult, error) {
 	return func(r app.SweepResult, err error) {
@@ -118,9 +129,7 @@ func sweepLogger(logger *slog.Logger) func(app.SweepResult, error) {
 }
 
 // observeSessionCache exports the session cache's counts; a no-op when
-// AUTHD_SESSION_CACHE_SIZE=0 left it off. The cache sits in front of the
-// circuit breaker: a hit costs no hystrix command, and a miss or a bypass
-// reaches the database through the breaker like every other call.
+// AUTHD_SESSION_CACHE_SIZE=0 left it off.
 func observeSessionCache(m *metrics.Metrics, c *sessioncache.Cache) {
 	if c == nil {
 		return
