@@ -31,12 +31,16 @@
 // connection is up: while it is down the cache is bypassed, and on every
 // (re)connect everything is flushed before the cache is trusted again, so
 // a notification missed during an outage can never serve a revoked
-// session. A NOTIFY reaches the listener a fraction of a millisecond
-// after the writer's commit; that delivery time is the one window in
-// which another writer's change is not yet seen. Changes this process
-// makes through the decorated repository (logout, revoke-all, reuse
-// revocation) are applied to the cache before the call returns, so they
-// have no window at all.
+// session. A NOTIFY reaches each listener a fraction of a millisecond
+// after the writer's commit. So that a client who logs out through one
+// instance and at once calls another never wins that race, every write
+// that ends access made through this cache (session revocations; a user's
+// deactivation, deletion, new email, password or verification, see Users)
+// forgets locally and then waits for the feed's Syncer, when it has one:
+// on PostgreSQL, until every instance's listener has acknowledged a marker
+// sent after the write (see (*postgres.DB).SyncSessions), a few
+// notification round trips, about a millisecond. Writes by a process that
+// does not sync (the operator CLI) are seen within the delivery time.
 //
 // # No stale insert
 //
