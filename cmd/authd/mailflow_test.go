@@ -708,3 +708,106 @@ func flowExpiry(f *flow) {
 	}
 	f.login(email, flowPassword)
 }
+
+// TestMailTimingMedians checks that password/forgot and
+// email/verification tell nothing by their duration: an address with an
+// account (which gets a token and a mail) and one without are answered
+// alike, because the lookup and the mail are prepared after the 202 (and
+// start only once it is written). The rule is the login timing test's:
+// 40 interleaved rounds (the order swapped every round), the median of
+// each, the slower at most 1.2 times the faster, in one of up to three
+// attempts, on each store. Rate limits are off, so the same two
+// addresses can be asked for every round without cooldowns or caps.
+// Answering before the lookup is what makes this pass: with the job run
+// inline the medians differ 2.3 to 3.3 times.
+func TestMailTimingMedians(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		newDB := stores(t)[name]
+		t.Run(name, func(t *testing.T) { // not parallel: timing wants the machine to itself
+			sink := newMailSink(t)
+			sink.start(t)
+			in := start(t, mailFlowVars(newDB(t), sink, map[string]string{"AUTHD_RATE_LIMIT": "off"}))
+			const known, unknown = "known@example.com", "nobody@example.com"
+			newFlow(t, in, sink, &tokenRecorder{}).register(known, flowPassword, http.StatusCreated)
+			sink.await(t, known, subjVerify)
+			hc := &http.Client{Timeout: 10 * time.Second}
+			post := func(t *testing.T, path, email string) time.Duration {
+				t.Helper()
+				began := time.Now()
+				res, err := hc.Post(in.base+path, "application/json", strings.NewReader(`{"email":"`+email+`"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				_ = res.Body.Close()
+				took := time.Since(began)
+				if res.StatusCode != http.StatusAccepted {
+					t.Fatalf("%s %s: %d", path, email, res.StatusCode)
+				}
+				return took
+			}
+			// measured sends one request and then lets the server settle:
+			// for the known address until its mail has arrived (the work
+			// behind the 202 is done), then a pause after either kind. A
+			// client that fires requests back to back would fill the
+			// bounded room for that work (503, alike for both kinds) and
+			// measure the queue instead.
+			measured := func(t *testing.T, path, email string) time.Duration {
+				t.Helper()
+				before := sink.counts()[known]
+				took := post(t, path, email)
+				if email == known {
+					for deadline := time.Now().Add(10 * time.Second); sink.counts()[known] == before; time.Sleep(time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Fatalf("%s %s: no mail", path, email)
+						}
+					}
+				}
+				time.Sleep(10 * time.Millisecond)
+				return took
+			}
+			for _, path := range []string{"/api/v1/auth/password/forgot", "/api/v1/auth/email/verification"} {
+				t.Run(path[len("/api/v1/auth/"):], func(t *testing.T) {
+					for range 5 { // warm up the connection and the statements
+						measured(t, path, known)
+						measured(t, path, unknown)
+					}
+					measure := func() (existing, none time.Duration) {
+						const rounds = 40
+						var a, b []time.Duration
+						for i := range rounds {
+							if i%2 == 0 {
+								a = append(a, measured(t, path, known))
+								b = append(b, measured(t, path, unknown))
+							} else {
+								b = append(b, measured(t, path, unknown))
+								a = append(a, measured(t, path, known))
+							}
+						}
+						return medianOf(a), medianOf(b)
+					}
+					for attempt := 1; ; attempt++ {
+						existing, none := measure()
+						ratio := float64(max(existing, none)) / float64(min(existing, none))
+						t.Logf("attempt %d: median existing %v, unknown %v, slower/faster %.2f", attempt, existing, none, ratio)
+						if ratio <= 1.2 {
+							return
+						}
+						if attempt == 3 {
+							t.Fatalf("medians for an existing (%v) and an unknown address (%v) differ by more than 20%% in 3 attempts", existing, none)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+func medianOf(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
