@@ -23,13 +23,18 @@ import (
 )
 
 // mailSink is an SMTP server on loopback that counts the messages each
-// recipient received (a message counts once its DATA is accepted). It can
-// be stopped and started again on the same port.
+// recipient received (a message counts once its DATA is accepted) and
+// keeps each one's raw data. It can be stopped and started again on the
+// same port.
 type mailSink struct {
 	addr string
 	mu   sync.Mutex
 	got  map[string]int
-	srv  *smtp.Server
+	// raw holds each recipient's messages in the order they arrived;
+	// taken marks those a test has already read (see mailflow_test.go).
+	raw   map[string][][]byte
+	taken map[string][]bool
+	srv   *smtp.Server
 }
 
 // newMailSink reserves a loopback port for a sink that is not serving yet.
@@ -41,7 +46,7 @@ func newMailSink(t *testing.T) *mailSink {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	s := &mailSink{addr: addr, got: map[string]int{}}
+	s := &mailSink{addr: addr, got: map[string]int{}, raw: map[string][][]byte{}, taken: map[string][]bool{}}
 	t.Cleanup(s.stop)
 	return s
 }
@@ -144,13 +149,16 @@ func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (x *sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
 		return err
 	}
 	x.s.mu.Lock()
 	defer x.s.mu.Unlock()
 	for _, to := range x.rcpts {
 		x.s.got[to]++
+		x.s.raw[to] = append(x.s.raw[to], data)
+		x.s.taken[to] = append(x.s.taken[to], false)
 	}
 	return nil
 }
