@@ -119,7 +119,7 @@ func TestAdminSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := `{"users":[{"id":1,"email":"a@example.com","is_active":true,"created_at":"2026-01-01T00:00:00Z"}],"next_cursor":"1"}`
+	page := `{"users":[{"id":1,"email":"a@example.com","email_verified":false,"is_active":true,"created_at":"2026-01-01T00:00:00Z"}],"next_cursor":"1"}`
 	for _, tc := range []struct {
 		status  int
 		body    string
