@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // WatchSessions starts the session cache's change feed (see
@@ -36,7 +39,7 @@ func (d *DB) WatchSessions(ctx context.Context, user func(int64), all func()) (f
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	w := &watcher{db: db, conns: make(chan *watchConn, n), all: all, seen: -1}
+	w := &watcher{db: db, conns: make(chan *watchConn, n), all: all, seen: -1, shmPath: d.path + "-shm"}
 	for range n {
 		c, err := w.open(ctx)
 		if err != nil {
@@ -59,6 +62,37 @@ type watcher struct {
 
 	mu   sync.Mutex
 	seen int64
+
+	// The fast path (see walIndexHeader): the shared-memory file, opened
+	// on first use, and the header it held before the last full check
+	// that succeeded.
+	shmPath  string
+	shmOnce  sync.Once
+	shm      *os.File
+	checked  atomic.Pointer[[walHeaderLen]byte]
+	fullRuns atomic.Int64 // full checks run, for tests
+}
+
+// walHeaderLen is the WAL-index header at the start of the -shm file:
+// two copies of the 48-byte header (https://www.sqlite.org/walformat.html).
+const walHeaderLen = 96
+
+// walIndexHeader reads the WAL-index header, which every commit by any
+// connection or process rewrites (its iChange counter goes up, and
+// mxFrame, the salts and checksums change with it). ok is false when the
+// file cannot be read or its two copies differ (a writer is in the middle
+// of updating it); then only the full check can tell. One pread, no lock,
+// no SQLite call: an unchanged header means no commit happened since it
+// was read.
+func (w *watcher) walIndexHeader() (h [walHeaderLen]byte, ok bool) {
+	w.shmOnce.Do(func() { w.shm, _ = os.Open(w.shmPath) })
+	if w.shm == nil {
+		return h, false
+	}
+	if n, err := w.shm.ReadAt(h[:], 0); err != nil || n != walHeaderLen {
+		return h, false
+	}
+	return h, bytes.Equal(h[:48], h[48:]) && h[12] == 1 // isInit
 }
 
 type watchConn struct {
@@ -88,8 +122,29 @@ func (c *watchConn) close() error {
 }
 
 // current reports whether every change committed before the call has been
-// passed on, passing on any it finds.
+// passed on, passing on any it finds. When the WAL-index header is the one
+// read before the last full check that succeeded, nothing was committed
+// since, and it answers at once; otherwise it runs the full check.
 func (w *watcher) current(ctx context.Context) bool {
+	h, ok := w.walIndexHeader()
+	if last := w.checked.Load(); ok && last != nil && *last == h {
+		return true
+	}
+	if !w.fullCheck(ctx) {
+		return false
+	}
+	if ok {
+		// Read before the full check: a commit that raced it changes the
+		// header again, and the next call checks in full.
+		w.checked.Store(&h)
+	}
+	return true
+}
+
+// fullCheck asks SQLite: PRAGMA data_version and, when it moved, the
+// change counter.
+func (w *watcher) fullCheck(ctx context.Context) bool {
+	w.fullRuns.Add(1)
 	var c *watchConn
 	select {
 	case c = <-w.conns:
@@ -134,6 +189,9 @@ func (w *watcher) close() error {
 	var errs []error
 	for _, c := range w.every {
 		errs = append(errs, c.close())
+	}
+	if w.shm != nil {
+		errs = append(errs, w.shm.Close())
 	}
 	return errors.Join(append(errs, w.db.Close())...)
 }
