@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,7 @@ const (
 func authdEnv(dbURL string, cost int, secret string) []string {
 	return append(baseEnv(),
 		"AUTHD_DATABASE_URL="+dbURL,
+		"AUTHD_MAIL_DIR="+mailDir,
 		"AUTHD_ENV=development",
 		"AUTHD_RATE_LIMIT=off",
 		"AUTHD_BCRYPT_COST="+strconv.Itoa(cost),
@@ -40,9 +43,14 @@ func authdEnv(dbURL string, cost int, secret string) []string {
 	)
 }
 
+// mailDir is where the authd under test writes its mail (AUTHD_MAIL_DIR):
+// registration mails a verification link, so the register figures include
+// the token, the outbox row and the relay writing the file.
+var mailDir = filepath.Join(os.TempDir(), "authbench-mail")
+
 // authdEnvSummary is authdEnv for the report, without the secret.
 func authdEnvSummary(cost int) string {
-	return "AUTHD_RATE_LIMIT=off AUTHD_BCRYPT_COST=" + strconv.Itoa(cost) + " AUTHD_LOG_LEVEL=error AUTHD_ENV=development AUTHD_SHUTDOWN_DELAY=0s AUTHD_JWT_SECRET=<random>; everything else at its default"
+	return "AUTHD_RATE_LIMIT=off AUTHD_BCRYPT_COST=" + strconv.Itoa(cost) + " AUTHD_LOG_LEVEL=error AUTHD_ENV=development AUTHD_SHUTDOWN_DELAY=0s AUTHD_JWT_SECRET=<random> AUTHD_MAIL_DIR=<temporary>; everything else at its default"
 }
 
 func randomSecret() string {

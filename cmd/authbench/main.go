@@ -191,6 +191,9 @@ func bench(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// authd runs in development, where registration mails a verification
+	// link as an .eml file: into the run's temporary directory, not ./mail.
+	mailDir = filepath.Join(tmp, "mail")
 
 	bin := s.Authd
 	if bin == "" {
