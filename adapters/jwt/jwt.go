@@ -65,6 +65,7 @@ type Issuer struct {
 	verifying []Key
 	algs      []string // every algorithm in the key set
 	jwks      []byte
+	verified  *verified
 }
 
 // New returns an issuer; a signing key (or secret), the issuer and the
@@ -99,7 +100,7 @@ func New(cfg Config) (*Issuer, error) {
 	if !signing.CanSign() {
 		return nil, fmt.Errorf("jwt: the signing key %s is a public key; signing needs the private key", signing.ID())
 	}
-	i := &Issuer{cfg: cfg, signing: signing, keys: map[string]Key{}}
+	i := &Issuer{cfg: cfg, signing: signing, keys: map[string]Key{}, verified: newVerified()}
 	set := JWKSet{Keys: []JWK{}}
 	for n, k := range append([]Key{signing}, verifying...) {
 		if k.IsZero() {
@@ -229,6 +230,9 @@ func (i *Issuer) Issue(sub ports.AccessSubject, now, notAfter time.Time) (ports.
 // "alg": "none" token, or an HS256 token "signed" with an Ed25519 or ECDSA
 // public key as its secret, is refused.
 func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error) {
+	if c, ok := i.verified.get(token, now); ok {
+		return c, nil
+	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods(i.algs),
 		jwt.WithIssuer(i.cfg.Issuer),
@@ -257,9 +261,15 @@ func (i *Issuer) Verify(token string, now time.Time) (ports.AccessClaims, error)
 		TokenID:       c.ID,
 		ExpiresAt:     c.ExpiresAt.Time.UTC(),
 	}
+	notBefore := time.Time{}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time.UTC()
+		notBefore = out.IssuedAt
 	}
+	if c.NotBefore != nil && c.NotBefore.Time.After(notBefore) {
+		notBefore = c.NotBefore.Time.UTC()
+	}
+	i.verified.put(token, out, notBefore)
 	return out, nil
 }
 
