@@ -435,13 +435,7 @@ func TestNoStaleInsert(t *testing.T) {
 func TestLeastRecentlyUsedGoesFirstWithinAShard(t *testing.T) {
 	// 32 entries over 16 shards: two per shard.
 	c, next, _ := setup(t, 2*sessioncache.Shards)
-	var ids []string
-	for i := 0; len(ids) < 3; i++ {
-		id := fmt.Sprintf("sid-%d", i)
-		if sessioncache.ShardOf(c, id) == 0 {
-			ids = append(ids, id)
-		}
-	}
+	ids := sameShard(c, 3)
 	a, b, d := ids[0], ids[1], ids[2]
 	fill(t, c, next, a, 1)
 	fill(t, c, next, b, 2)
@@ -456,6 +450,84 @@ func TestLeastRecentlyUsedGoesFirstWithinAShard(t *testing.T) {
 	hit(t, c, d, 3)
 	hit(t, c, b, 2)
 	miss(t, c, next, a, 1)
+}
+
+// sameShard returns n session ids that land in one shard of c.
+func sameShard(c *sessioncache.Cache, n int) []string {
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		id := fmt.Sprintf("sid-%d", i)
+		if sessioncache.ShardOf(c, id) == 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func TestInvalidateUserDropsAllItsSessionsInOneShard(t *testing.T) {
+	c, next, _ := setup(t, 4*sessioncache.Shards)
+	ids := sameShard(c, 4)
+	fill(t, c, next, ids[0], 7)
+	fill(t, c, next, ids[1], 7)
+	fill(t, c, next, ids[2], 8)
+	fill(t, c, next, ids[3], 7)
+	c.InvalidateUser(7)
+	if c.Len() != 1 {
+		t.Errorf("Len = %d after forgetting user 7's three sessions; want 1", c.Len())
+	}
+	hit(t, c, ids[2], 8)
+	miss(t, c, next, ids[0], 7)
+	miss(t, c, next, ids[1], 7)
+	miss(t, c, next, ids[3], 7)
+}
+
+func TestARefillReplacesTheOldEntry(t *testing.T) {
+	c, next, _ := setup(t, 2*sessioncache.Shards)
+	ids := sameShard(c, 3)
+	a, b, d := ids[0], ids[1], ids[2]
+
+	// A session id asked about for another user, who the database says
+	// owns it: the old user's entry goes, and forgetting the old user
+	// leaves the new one's.
+	fill(t, c, next, a, 1)
+	fill(t, c, next, a, 2)
+	if c.Len() != 1 {
+		t.Errorf("Len = %d after refilling one id; want 1", c.Len())
+	}
+	c.InvalidateUser(1)
+	hit(t, c, a, 2)
+
+	// An expired entry refilled is one entry, ranked by its latest use.
+	later := t0.Add(sessioncache.Ahead + time.Nanosecond)
+	next.EXPECT().ActiveUser(ctx, a, int64(2), later.Add(sessioncache.Ahead)).Return(activeUser(2), nil)
+	if _, err := c.ActiveUser(ctx, a, 2, later); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, c, next, b, 3)
+	hit(t, c, a, 2) // b is the least recently used
+	fill(t, c, next, d, 4)
+	hit(t, c, a, 2)
+	hit(t, c, d, 4)
+	miss(t, c, next, b, 3)
+}
+
+func TestLRUWorksAfterInvalidateAll(t *testing.T) {
+	c, next, _ := setup(t, 2*sessioncache.Shards)
+	ids := sameShard(c, 3)
+	a, b, d := ids[0], ids[1], ids[2]
+	fill(t, c, next, a, 1)
+	fill(t, c, next, b, 2)
+	c.InvalidateAll()
+	fill(t, c, next, a, 1)
+	fill(t, c, next, b, 2)
+	hit(t, c, a, 1) // b is the least recently used
+	fill(t, c, next, d, 3)
+	if c.Len() != 2 {
+		t.Errorf("Len = %d; want the shard's limit 2", c.Len())
+	}
+	hit(t, c, a, 1)
+	hit(t, c, d, 3)
+	miss(t, c, next, b, 2)
 }
 
 func TestLenNeverExceedsTheBound(t *testing.T) {
@@ -617,6 +689,27 @@ func TestAFailedSyncIsNotTheWritesError(t *testing.T) {
 	checkForgotten(t, c, next, []string{"s1", "s2"})
 }
 
+func TestFailedRevokeBeyondForgetsEvenWhenItCountsNone(t *testing.T) {
+	// The write may have committed before the error: forget and sync.
+	c, next, f := setup(t, 10)
+	fillThree(t, c, next)
+	down := domain.Unavailable(errors.New("db down"))
+	next.EXPECT().RevokeBeyond(ctx, int64(7), 0, t0).Return(0, down)
+	if _, err := c.RevokeBeyond(ctx, 7, 0, t0); !errors.Is(err, down) {
+		t.Fatalf("RevokeBeyond error = %v; want %v", err, down)
+	}
+	if f.syncs.Load() != 1 {
+		t.Errorf("synced %d times; want 1", f.syncs.Load())
+	}
+	checkForgotten(t, c, next, []string{"s1", "s2"})
+
+	next.EXPECT().DeleteEnded(ctx, t0).Return(0, down)
+	if _, err := c.DeleteEnded(ctx, t0); !errors.Is(err, down) {
+		t.Fatalf("DeleteEnded error = %v; want %v", err, down)
+	}
+	checkForgotten(t, c, next, []string{"s1", "s2", "s3"})
+}
+
 func TestWritesThatChangeNothingKeepEntries(t *testing.T) {
 	c, next, f := setup(t, 10)
 	fillThree(t, c, next)
@@ -660,9 +753,13 @@ func TestUsersWritesForgetTheUserAndSync(t *testing.T) {
 		name string
 		call func(u ports.UserRepository, next *mock.MockUserRepository, fail error) error
 	}{
-		{"SetActive", func(u ports.UserRepository, next *mock.MockUserRepository, fail error) error {
+		{"SetActive(false)", func(u ports.UserRepository, next *mock.MockUserRepository, fail error) error {
 			next.EXPECT().SetActive(ctx, int64(7), false).Return(fail)
 			return u.SetActive(ctx, 7, false)
+		}},
+		{"SetActive(true)", func(u ports.UserRepository, next *mock.MockUserRepository, fail error) error {
+			next.EXPECT().SetActive(ctx, int64(7), true).Return(fail)
+			return u.SetActive(ctx, 7, true)
 		}},
 		{"Delete", func(u ports.UserRepository, next *mock.MockUserRepository, fail error) error {
 			next.EXPECT().Delete(ctx, int64(7)).Return(fail)
