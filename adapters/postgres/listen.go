@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -30,8 +31,9 @@ const syncTimeout = 2 * time.Second
 const ListenerApplicationName = "authd-session-cache"
 
 // Listener timing: how long the connection may stay silent before it is
-// pinged (a network that drops packets without a reset is otherwise only
-// noticed by TCP, minutes later), and the backoff between reconnects.
+// probed (a network that drops packets without a reset is otherwise only
+// noticed by TCP, minutes later), how long a probe may take, and the
+// backoff between reconnects.
 const (
 	listenerPingEvery   = time.Second
 	listenerPingTimeout = 2 * time.Second
@@ -130,6 +132,7 @@ func (d *DB) SyncSessions(ctx context.Context) error {
 const (
 	markerPrefix = "m:"
 	ackPrefix    = "a:"
+	probePrefix  = "p:" // a listener's own delivery check; others ignore it
 )
 
 // syncWait counts the acknowledgements of one marker.
@@ -204,6 +207,12 @@ func (l *listener) session(ctx context.Context) bool {
 	if _, err := conn.Exec(ctx, "LISTEN "+SessionCacheChannel+"; LISTEN "+SessionCacheEchoChannel); err != nil {
 		return false
 	}
+	// Trusted only once a notification sent through the pool has come
+	// back: behind a pooler that does not carry LISTEN (PgBouncer in
+	// transaction mode) none would, and the cache stays bypassed.
+	if !l.probe(ctx, conn) {
+		return false
+	}
 	l.all()
 	l.up.Store(true)
 	for {
@@ -211,22 +220,51 @@ func (l *listener) session(ctx context.Context) bool {
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
-		case err == nil && n.Channel == SessionCacheEchoChannel:
-			l.echo(ctx, n.Payload)
-			continue
 		case err == nil:
-			l.deliver(n.Payload)
+			l.dispatch(ctx, n)
 			continue
 		case ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed():
 			return true
 		}
-		// Quiet for a while: make sure the connection is still there.
-		pctx, cancel := context.WithTimeout(ctx, listenerPingTimeout)
-		err = conn.Ping(pctx)
-		cancel()
-		if err != nil {
+		// Quiet for a while: make sure notifications still arrive.
+		if !l.probe(ctx, conn) {
 			return true
 		}
+	}
+}
+
+// dispatch applies one notification.
+func (l *listener) dispatch(ctx context.Context, n *pgconn.Notification) {
+	switch {
+	case n.Channel != SessionCacheEchoChannel:
+		l.deliver(n.Payload)
+	case !strings.HasPrefix(n.Payload, probePrefix):
+		l.echo(ctx, n.Payload)
+	}
+}
+
+// probe sends a notification of its own through the pool and waits, up
+// to listenerPingTimeout, to receive it on conn, applying whatever
+// arrives before it: it proves that the connection is up and that
+// notifications reach it.
+func (l *listener) probe(ctx context.Context, conn *pgx.Conn) bool {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	marker := probePrefix + hex.EncodeToString(b[:])
+	pctx, cancel := context.WithTimeout(ctx, listenerPingTimeout)
+	defer cancel()
+	if _, err := l.pool.Exec(pctx, "SELECT pg_notify($1, $2)", SessionCacheEchoChannel, marker); err != nil {
+		return false
+	}
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			return false
+		}
+		if n.Channel == SessionCacheEchoChannel && n.Payload == marker {
+			return true
+		}
+		l.dispatch(ctx, n)
 	}
 }
 
