@@ -29,18 +29,18 @@ func (s *server) admit(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// holdRefusal delays the refusal err for up to Config.RefusalHold, or the
-// hasher's predicted time until there is room when that is shorter, on a
-// timer: the handler's goroutine sleeps, no worker is taken. It ends early
+// holdRefusal delays the refusal err for Config.RefusalHold on a timer:
+// the handler's goroutine sleeps, no worker is taken. It is the full hold,
+// not the predicted time until there is room (often a few ms, one hash):
+// held that briefly, a client that retries at once still sent 12 refusals
+// a second (7,790 in 5 s at 128 naive clients); the refusal's Retry-After
+// (at least 1 s) already tells a client that obeys it to wait longer. It ends early
 // when the request's context ends (its deadline, the client gone when the
 // context says so) or the server shuts down, so a drain is never held up.
 func (s *server) holdRefusal(c *fiber.Ctx, err error) {
 	hold := s.cfg.RefusalHold
 	if hold <= 0 || domain.ErrorCode(err) != domain.EUNAVAILABLE || c.UserContext().Err() != nil {
 		return
-	}
-	if d := domain.ErrorRetryAfter(err); d > 0 && d < hold {
-		hold = d
 	}
 	t := time.NewTimer(hold)
 	defer t.Stop()

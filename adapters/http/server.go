@@ -69,10 +69,9 @@ type Config struct {
 	// WarnUntrustedForwarded logs one warning the first time a request
 	// carries X-Forwarded-For from a peer outside TrustedProxies.
 	WarnUntrustedForwarded bool
-	// RefusalHold is the longest a refusal for hashing overload (the 503
-	// of register and login when the hasher does not admit the request)
-	// is held before it is sent: up to the hasher's predicted time until
-	// there is room, at most this. A client that retries a 503 at once
+	// RefusalHold is how long a refusal for hashing overload (the 503 of
+	// register and login when the hasher does not admit the request) is
+	// held before it is sent. A client that retries a 503 at once
 	// then cannot turn the refusals into a storm that takes the CPU the
 	// hashes need; the hold is a timer, it costs no CPU, and it ends early
 	// when the request's deadline passes or the server shuts down. 0 sends
