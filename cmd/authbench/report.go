@@ -37,6 +37,34 @@ type report struct {
 // refusalProfile is what a CPU profile of the refusal path showed; the
 // report prints it as it is. It holds no figures, which would go stale:
 // the figures are the table's, measured in the same run.
+// requestProfile is what CPU profiles of authd under this benchmark's
+// load showed (a build with net/http/pprof, -authd, and
+// /debug/pprof/profile during a run); like refusalProfile it holds no
+// figures, which go stale: the tables above are the run's.
+const requestProfile = `What profiles of authd under this load showed, and what was done:
+
+- /users/me, 64 clients. Before the session cache, the per-request
+  session query was most of authd's CPU. With the cache, SQLite's check
+  that nothing was committed (PRAGMA data_version: a read transaction
+  with its file locks) became the largest item; the feed now reads the
+  WAL-index header at the start of the -shm file first (one pread; every
+  commit by any process rewrites it) and asks SQLite only when it
+  changed. Then the access token's verification was a third of the CPU,
+  two thirds of it encoding/json in golang-jwt's parser; a token that
+  verified in full is now remembered (bounded, by its exact text, only
+  while its time checks hold). What remains is what every request pays
+  (fasthttp's reading and writing, the middleware chain, the JSON
+  response, the metrics observation), which is most of what the bare
+  Fiber reference also pays.
+- register, 32 polite clients on SQLite: bcrypt is nearly all of authd's
+  CPU. The rest is the registration's own work: the user row, the
+  verification link's token and outbox row (one transaction), and the
+  relay delivering that mail (here as an .eml file). A register ratio
+  within a point of its goal is inside the spread of the bcrypt ceiling
+  itself (see its minimum and maximum under References): the ceiling is
+  measured with nothing else running, and a registration cannot be
+  cheaper than one hash plus those writes.`
+
 const refusalProfile = `Where a refusal's CPU went, from reading the path and a CPU profile
 (pprof) of it taken in process with the HTTP adapter's benchmarks
 (go test ./adapters/http -run X -bench 'Refusal|Healthz' -cpuprofile
@@ -421,7 +449,7 @@ func (r *report) markdown() string {
 	p("\n## How it is measured\n\n")
 	p("- authd runs as a child process on a free `127.0.0.1` port, with a temporary SQLite file, or a throwaway PostgreSQL cluster (`pgtest.StartCluster`: local binaries, `fsync`, `synchronous_commit` and `full_page_writes` off). **With fsync off, the write-bound PostgreSQL figures (register, refresh) are not lower bounds**: a durable server pays a WAL flush per commit that this run does not. Load generator, authd and PostgreSQL share the same cores.\n")
 	p("- Closed loop: N clients, each on its own keep-alive connection (fasthttp's `HostClient`, chosen over net/http for its lower per-request CPU, which on a small machine is taken from the server), sends its next request when the previous one is answered, for the fixed duration; requests in flight at the end finish and count. served/s is 2xx responses per second; all/s counts every response; a ratio to a reference counts only the expected responses (2xx, or 401 for `login_wrong`), never a refusal. Latency percentiles are exact (every sample kept) over the scenario's expected responses: 2xx, or 401 for the wrong password.\n")
-	p("- Scenarios: `register` (a new unique email each time), `login` (client i logs in as pre-registered user i with the right password), `login_wrong` (the wrong password: 401 is the expected answer, so served/s is 0 and only its 401s count in the ratio), `me` (`GET /api/v1/users/me` with client i's access token: JWT check plus the session-and-user query; the users log in again, untimed, before it, since the login runs end each user's oldest sessions beyond `AUTHD_MAX_SESSIONS`), `refresh` (client i rotates its own refresh-token chain, one database transaction per call), `healthz`.\n")
+	p("- Scenarios: `register` (a new unique email each time), `login` (client i logs in as pre-registered user i with the right password), `login_wrong` (the wrong password: 401 is the expected answer, so served/s is 0 and only its 401s count in the ratio), `me` (`GET /api/v1/users/me` with client i's access token: the access token's check and the session check, both answered from memory after a session's first request (the verified-token memo and the session cache, AUTHD_SESSION_CACHE_SIZE); the users log in again, untimed, before it, since the login runs end each user's oldest sessions beyond `AUTHD_MAX_SESSIONS`), `refresh` (client i rotates its own refresh-token chain, one database transaction per call), `healthz`.\n")
 	p("- authd logs at `error`, so no access line is written per request; at the default `info` every request formats and writes one JSON line, which costs throughput on the cheap endpoints. Rate limits are off: every client is 127.0.0.1 and would be throttled at once.\n")
 	p("- authd's bcrypt pool (`AUTHD_HASH_WORKERS`, `AUTHD_HASH_QUEUE`, `AUTHD_HASH_MAX_WAIT`, `AUTHD_HASH_REFUSAL_HOLD`) is at its defaults: GOMAXPROCS workers; register and login are admitted only while their predicted start is within 2 s, the rest are answered 503 with `Retry-After` the predicted time until there is room, held up to 250 ms first. Each bcrypt-bound scenario runs in two client modes: **naive** clients send their next request as soon as a 503 arrives (as many scripts do); **polite** clients wait the `Retry-After` (cut short at the end of the run). Refusals are listed under non-2xx.\n")
 	p("- A burst: before the scenarios, %d clients register one new email at the same instant; all should be served (one 201, the rest 400), none refused.\n", burstSize)
@@ -436,6 +464,7 @@ func (r *report) markdown() string {
 			rc.Refusals, rc.RefusalsPerSecond, rc.Checked, rc.LoginCPUSeconds, float64(rc.Checked)*rc.ComparisonCPUMs/1000, rc.RefusalCPUMicros)
 	}
 	p("\n## Profile of the refusal path\n\n%s\n", refusalProfile)
+	p("\n## Profile of /users/me and of registration\n\n%s\n", requestProfile)
 	return b.String()
 }
 
