@@ -63,7 +63,16 @@ const requestProfile = `What profiles of authd under this load showed, and what 
   within a point of its goal is inside the spread of the bcrypt ceiling
   itself (see its minimum and maximum under References): the ceiling is
   measured with nothing else running, and a registration cannot be
-  cheaper than one hash plus those writes.`
+  cheaper than one hash plus those writes. The same holds for login at
+  128 clients, whose only extra work is the session row.
+- p99 of admitted logins (from the admission rule, not a profile): a
+  request is admitted while its predicted start, the work ahead of it ÷
+  workers × a moving average of one hash, is within AUTHD_HASH_MAX_WAIT.
+  When the hashes just admitted run slower than that average (the
+  machine's other processes share the cores), the last admitted requests
+  start a little after MAX_WAIT, and the worst p99 can land a few
+  milliseconds above MAX_WAIT + 2 hashes: the prediction's error, not a
+  queue that grows.`
 
 const refusalProfile = `Where a refusal's CPU went, from reading the path and a CPU profile
 (pprof) of it taken in process with the HTTP adapter's benchmarks
