@@ -89,7 +89,10 @@ type listener struct {
 // cache anyway) it flushes this cache and returns.
 func (d *DB) SyncSessions(ctx context.Context) error {
 	l := d.watch
-	if l == nil || !l.up.Load() {
+	if l == nil {
+		return d.syncWithoutListener(ctx)
+	}
+	if !l.up.Load() {
 		return nil
 	}
 	var listeners int
@@ -123,6 +126,51 @@ func (d *DB) SyncSessions(ctx context.Context) error {
 		l.all()
 	case <-ctx.Done():
 		l.all()
+	}
+	return nil
+}
+
+// syncWithoutListener is SyncSessions for a process that runs no session
+// cache (the operator CLI): on a connection of its own it listens on the
+// echo channel, sends a marker and waits, up to syncTimeout, for every
+// running instance's listener to acknowledge it. Its result is only
+// whether it got them all; its write happened either way.
+func (d *DB) syncWithoutListener(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return storageError(err)
+	}
+	// LISTEN stays with the connection: it must not go back to the pool.
+	c := conn.Hijack()
+	defer c.Close(context.Background())
+	var listeners int
+	if err := c.QueryRow(ctx, `
+		SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, ListenerApplicationName).Scan(&listeners); err != nil {
+		return storageError(err)
+	}
+	if listeners == 0 {
+		return nil
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	marker := hex.EncodeToString(b[:])
+	if _, err := c.Exec(ctx, "LISTEN "+SessionCacheEchoChannel); err != nil {
+		return storageError(err)
+	}
+	if _, err := c.Exec(ctx, "SELECT pg_notify($1, $2)", SessionCacheEchoChannel, markerPrefix+marker); err != nil {
+		return storageError(err)
+	}
+	for got := 0; got < listeners; {
+		n, err := c.WaitForNotification(ctx)
+		if err != nil {
+			return storageError(err)
+		}
+		if n.Payload == ackPrefix+marker {
+			got++
+		}
 	}
 	return nil
 }

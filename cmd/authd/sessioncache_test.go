@@ -69,6 +69,15 @@ func postgresTwice(t *testing.T) (store, store) {
 func TestSessionCacheSQLite(t *testing.T)   { testSessionCache(t, sqliteTwice, 0) }
 func TestSessionCachePostgres(t *testing.T) { testSessionCache(t, postgresTwice, notifyWindow) }
 
+// TestSessionCachePostgresSynced: a process with no cache of its own (the
+// operator CLI) that calls SyncSessions after its change returns only
+// once the running cache has forgotten it: seen at once, no window.
+func TestSessionCachePostgresSynced(t *testing.T) { testSessionCache(t, postgresTwice, synced) }
+
+// synced, as testSessionCache's window, makes the other handle call
+// SyncSessions after each change and wants the change seen at once.
+const synced time.Duration = -1
+
 // cacheFixture is one user with one live session, cached by a.
 type cacheFixture struct {
 	t        *testing.T
@@ -87,6 +96,15 @@ var cacheNow = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func testSessionCache(t *testing.T, open cacheStores, window time.Duration) {
 	a, other := open(t)
+	after := func() {}
+	if window == synced {
+		window = 0
+		after = func() {
+			if err := other.(sessioncache.Syncer).SyncSessions(context.Background()); err != nil {
+				t.Fatalf("SyncSessions: %v", err)
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	repo, cache, err := sessioncache.New(ctx, a.Sessions(), a, 100)
@@ -137,6 +155,7 @@ func testSessionCache(t *testing.T, open cacheStores, window time.Duration) {
 		t.Run(name, func(t *testing.T) {
 			f := fixture(t)
 			change(f)
+			after()
 			f.wantGone(name)
 		})
 	}
@@ -170,6 +189,7 @@ func testSessionCache(t *testing.T, open cacheStores, window time.Duration) {
 		t.Run(name, func(t *testing.T) {
 			f := fixture(t)
 			c.change(f)
+			after()
 			f.wantFresh(name, func(u *domain.User) bool { return c.fresh(f, u) })
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/adapters/sessioncache"
 	"io"
 	"log/slog"
 	"strconv"
@@ -111,7 +112,26 @@ func runUsers(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	if cmd == "list" {
 		return listUsers(ctx, svc, a, out)
 	}
-	return userCommand(ctx, svc, cmd, a, out)
+	if err := userCommand(ctx, svc, cmd, a, out); err != nil {
+		return err
+	}
+	syncSessionCaches(ctx, st, stderr)
+	return nil
+}
+
+// syncSessionCaches waits until every running instance's session cache
+// has heard of the change the command made (PostgreSQL; on SQLite each
+// instance checks before every answer), so a request right after the
+// command sees it. A failure is a warning: the change is made, and the
+// caches hear of it within moments anyway.
+func syncSessionCaches(ctx context.Context, st store, stderr io.Writer) {
+	s, ok := st.(sessioncache.Syncer)
+	if !ok {
+		return
+	}
+	if err := s.SyncSessions(ctx); err != nil {
+		fmt.Fprintf(stderr, "warning: running instances may take a moment to see the change: %v\n", err)
+	}
 }
 
 func has(a cliArgs, flag string) bool { _, ok := a.flags[flag]; return ok }
