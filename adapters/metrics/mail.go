@@ -80,25 +80,11 @@ func (m *Metrics) MailOutbox(ctx context.Context, interval time.Duration, stats 
 			"Age of the oldest message in the mail outbox neither sent nor failed; 0 when there is none.", nil, nil),
 	}
 	m.reg.MustRegister(c)
-	refresh := func() {
-		cctx, cancel := context.WithTimeout(ctx, interval)
-		defer cancel()
-		if n, oldest, err := stats(cctx); err == nil {
+	every(ctx, interval, func(ctx context.Context) {
+		if n, oldest, err := stats(ctx); err == nil {
 			c.set(n, oldest)
 		}
-	}
-	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			refresh()
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	})
 }
 
 type outboxCollector struct {

@@ -310,18 +310,27 @@ func (m *Metrics) ActiveSessions(ctx context.Context, interval time.Duration, co
 		"Live sessions (neither expired nor revoked) in the database, counted in the background every "+interval.String()+".", nil, nil)}
 	c.value.Store(math.Float64bits(math.NaN()))
 	m.reg.MustRegister(c)
-	refresh := func() {
-		cctx, cancel := context.WithTimeout(ctx, interval)
-		defer cancel()
-		if n, err := count(cctx); err == nil {
+	every(ctx, interval, func(ctx context.Context) {
+		if n, err := count(ctx); err == nil {
 			c.value.Store(math.Float64bits(float64(n)))
 		}
+	})
+}
+
+// every runs refresh now and then every interval, in the background until
+// ctx ends, each run bounded by the interval: the background counts
+// behind gauges that must not query at scrape time.
+func every(ctx context.Context, interval time.Duration, refresh func(context.Context)) {
+	run := func() {
+		cctx, cancel := context.WithTimeout(ctx, interval)
+		defer cancel()
+		refresh(cctx)
 	}
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			refresh()
+			run()
 			select {
 			case <-ctx.Done():
 				return
