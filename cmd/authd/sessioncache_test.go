@@ -28,42 +28,38 @@ type cacheStores func(t *testing.T) (a, other store)
 
 // notifyWindow bounds how long a PostgreSQL NOTIFY may take to reach the
 // listener after the writer's commit returned. SQLite has no such window:
-// the cache checks PRAGMA data_version before it answers, so the very next
+// the cache checks for commits (the WAL-index header, then PRAGMA
+// data_version) before it answers, so the very next
 // lookup is fresh, and its cases allow none.
 const notifyWindow = time.Second
 
 func sqliteTwice(t *testing.T) (store, store) {
 	path := filepath.Join(t.TempDir(), "authd.db")
-	open := func() store {
-		db, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-		return db
-	}
-	a := open()
-	if err := migrateUp(a, discardLogger()); err != nil {
-		t.Fatal(err)
-	}
-	return a, open()
+	return twice(t, func() (store, error) { return sqlite.Open(context.Background(), path) })
 }
 
 func postgresTwice(t *testing.T) (store, store) {
 	url := pgtest.Start(t).NewDatabase(t)
-	open := func() store {
-		db, err := postgres.Open(context.Background(), postgres.Config{URL: url})
+	return twice(t, func() (store, error) { return postgres.Open(context.Background(), postgres.Config{URL: url}) })
+}
+
+// twice opens one database through two handles, migrated, closed when
+// the test ends.
+func twice(t *testing.T, open func() (store, error)) (store, store) {
+	t.Helper()
+	var handles [2]store
+	for i := range handles {
+		db, err := open()
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = db.Close() })
-		return db
+		handles[i] = db
 	}
-	a := open()
-	if err := migrateUp(a, discardLogger()); err != nil {
+	if err := migrateUp(handles[0], discardLogger()); err != nil {
 		t.Fatal(err)
 	}
-	return a, open()
+	return handles[0], handles[1]
 }
 
 func TestSessionCacheSQLite(t *testing.T)   { testSessionCache(t, sqliteTwice, 0) }

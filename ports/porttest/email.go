@@ -99,8 +99,15 @@ func wantConsumed(t *testing.T, s EmailStore, op string, hash []byte, purpose po
 	if err != nil {
 		t.Fatalf("%s: Consume: %v", op, err)
 	}
+	wantEmailToken(t, op+": Consume", got, want)
+}
+
+// wantEmailToken compares a token a store returned with want, and wants
+// its expiry in UTC.
+func wantEmailToken(t *testing.T, op string, got, want ports.EmailToken) {
+	t.Helper()
 	if got.UserID != want.UserID || got.Purpose != want.Purpose || got.NewEmail != want.NewEmail || !got.ExpiresAt.Equal(want.ExpiresAt) {
-		t.Errorf("%s: Consume = %+v, want %+v", op, got, want)
+		t.Errorf("%s = %+v, want %+v", op, got, want)
 	}
 	if got.ExpiresAt.Location() != time.UTC {
 		t.Errorf("%s: ExpiresAt location %v, want UTC", op, got.ExpiresAt.Location())

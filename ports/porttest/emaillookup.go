@@ -22,12 +22,7 @@ func wantLookedUp(t *testing.T, s EmailStore, op string, hash []byte, purpose po
 	if err != nil {
 		t.Fatalf("%s: Lookup: %v", op, err)
 	}
-	if got.UserID != want.UserID || got.Purpose != want.Purpose || got.NewEmail != want.NewEmail || !got.ExpiresAt.Equal(want.ExpiresAt) {
-		t.Errorf("%s: Lookup = %+v, want %+v", op, got, want)
-	}
-	if got.ExpiresAt.Location() != time.UTC {
-		t.Errorf("%s: ExpiresAt location %v, want UTC", op, got.ExpiresAt.Location())
-	}
+	wantEmailToken(t, op+": Lookup", got, want)
 }
 
 func wantNoLookup(t *testing.T, s EmailStore, op string, hash []byte, purpose ports.EmailTokenPurpose, now time.Time) {
