@@ -128,11 +128,15 @@ func (r *SessionRepository) Revoke(ctx context.Context, id string, now time.Time
 	return nil
 }
 
-// RevokeAll leaves revoked and expired sessions alone.
+// RevokeAll leaves revoked and expired sessions alone. Like every
+// statement that ends several of a user's sessions, it locks them first in
+// id order (lockLiveSessions): two such statements taking the same rows in
+// different orders deadlocked (SQLSTATE 40P01).
 func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now time.Time) (int, error) {
-	tag, err := r.pool.Exec(ctx,
-		`UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
-		userID, now)
+	tag, err := r.pool.Exec(ctx, `
+		WITH live AS (`+lockLiveSessions+`)
+		UPDATE sessions AS s SET revoked_at = $2 FROM live WHERE s.id = live.id`,
+		userID, now, "")
 	if err != nil {
 		return 0, storageError(err)
 	}
@@ -144,9 +148,9 @@ func (r *SessionRepository) RevokeAll(ctx context.Context, userID int64, now tim
 // NULL against them: each session is counted by one call only.
 func (r *SessionRepository) RevokeOthers(ctx context.Context, userID int64, keepID string, now time.Time) (int, error) {
 	tag, err := r.pool.Exec(ctx, `
-		UPDATE sessions SET revoked_at = $3
-		WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3`,
-		userID, keepID, now)
+		WITH live AS (`+lockLiveSessions+`)
+		UPDATE sessions AS s SET revoked_at = $2 FROM live WHERE s.id = live.id`,
+		userID, now, keepID)
 	if err != nil {
 		return 0, storageError(err)
 	}
@@ -170,6 +174,17 @@ func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, us
 	}
 	return u, nil
 }
+
+// lockLiveSessions selects and locks the live sessions of user $1 at $2,
+// except the one with id $3 ("" spares none), in id order, with the lock an
+// UPDATE takes. Waiting for a row that another statement revokes, the lock
+// re-checks the WHERE against the new row version and drops it, so each
+// session is ended (and counted) by one statement only.
+const lockLiveSessions = `
+		SELECT id, created_at FROM sessions
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id <> $3
+		ORDER BY id
+		FOR NO KEY UPDATE`
 
 // DeleteEnded counts only sessions; their tokens go by ON DELETE CASCADE.
 func (r *SessionRepository) DeleteEnded(ctx context.Context, cutoff time.Time) (int, error) {

@@ -73,22 +73,20 @@ func (r *SessionRepository) Stats(ctx context.Context, userID int64, now time.Ti
 	return live, last.UTC(), nil
 }
 
-// RevokeBeyond is one UPDATE. Concurrent calls pick the same sessions
-// from their snapshots; one revokes them, and the others, having waited
-// for its row locks, re-check revoked_at IS NULL on the new row versions
-// and skip them, so each session is counted once.
+// RevokeBeyond is one statement: it locks the user's live sessions in id
+// order (lockLiveSessions, as RevokeAll and RevokeOthers do), then ends
+// those beyond the newest keep among the ones still live once locked.
+// Concurrent calls queue on the first lock; a later one, having waited,
+// drops the sessions an earlier one revoked, so each is counted once.
 func (r *SessionRepository) RevokeBeyond(ctx context.Context, userID int64, keep int, now time.Time) (int, error) {
 	if keep < 0 {
 		return 0, errors.New("postgres: RevokeBeyond: negative keep")
 	}
 	tag, err := r.pool.Exec(ctx, `
-		UPDATE sessions SET revoked_at = $1
-		WHERE revoked_at IS NULL AND expires_at > $1 AND id IN (
-			SELECT id FROM sessions
-			WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $1
-			ORDER BY created_at DESC, id DESC
-			OFFSET $3)`,
-		now, userID, keep)
+		WITH live AS (`+lockLiveSessions+`),
+		surplus AS (SELECT id FROM live ORDER BY created_at DESC, id DESC OFFSET $4)
+		UPDATE sessions AS s SET revoked_at = $2 FROM surplus WHERE s.id = surplus.id`,
+		userID, now, "", keep)
 	if err != nil {
 		return 0, storageError(err)
 	}
