@@ -155,8 +155,9 @@ func (s *Set) EmailTokens(next ports.EmailTokenRepository, cfg Config) ports.Ema
 	r := &EmailTokenRepository{next: next}
 	var c *Circuit
 	c, r.cmd = s.add("db.email_tokens", cfg, true)
-	// No stored token has an empty hash: an indexed no-op, "not found".
-	c.probe = func(ctx context.Context) { _, _ = r.Consume(ctx, []byte{}, ports.PurposeVerifyEmail, time.Now()) }
+	// No stored token has an empty hash: an indexed read, "not found". A
+	// probe only reads, so a readiness check never writes to the database.
+	c.probe = func(ctx context.Context) { _, _ = r.Lookup(ctx, []byte{}, ports.PurposeVerifyEmail, time.Now()) }
 	return r
 }
 

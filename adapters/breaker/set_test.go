@@ -134,6 +134,45 @@ func TestSetReadyProbesThroughTheDecorator(t *testing.T) {
 	}
 }
 
+// TestEmailTokensProbeOnlyReads: the readiness probe that closes an open
+// db.email_tokens circuit looks a token up; it never consumes one (an
+// UPDATE on every /readyz while the database recovers).
+func TestEmailTokensProbeOnlyReads(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	next := mock.NewMockEmailTokenRepository(ctrl)
+	s := NewSet(nil)
+	repo := s.EmailTokens(next, fast())
+	ctx := context.Background()
+	down := domain.Unavailable(errors.New("down"))
+	next.EXPECT().Consume(gomock.Any(), []byte("h"), ports.PurposeResetPassword, gomock.Any()).
+		Return(ports.EmailToken{}, down).AnyTimes()
+	eventually(t, 2*time.Second, "circuit opens", func() bool {
+		_, err := repo.Consume(ctx, []byte("h"), ports.PurposeResetPassword, time.Now())
+		return errors.Is(err, hystrix.ErrCircuitOpen)
+	})
+	var probes, writes atomic.Int64
+	next.EXPECT().Consume(gomock.Any(), []byte{}, gomock.Any(), gomock.Any()).
+		DoAndReturn(func(context.Context, []byte, ports.EmailTokenPurpose, time.Time) (ports.EmailToken, error) {
+			writes.Add(1)
+			return ports.EmailToken{}, domain.ErrEmailTokenNotFound
+		}).AnyTimes()
+	next.EXPECT().Lookup(gomock.Any(), []byte{}, ports.PurposeVerifyEmail, gomock.Any()).
+		DoAndReturn(func(context.Context, []byte, ports.EmailTokenPurpose, time.Time) (ports.EmailToken, error) {
+			probes.Add(1)
+			return ports.EmailToken{}, domain.ErrEmailTokenNotFound
+		}).AnyTimes()
+	eventually(t, 2*time.Second, "a probe closes the circuit", func() bool {
+		state, ok := s.Ready(ctx)
+		return state == "ok" && ok
+	})
+	if n := writes.Load(); n != 0 {
+		t.Errorf("the probe consumed a token %d times", n)
+	}
+	if probes.Load() == 0 {
+		t.Error("the circuit closed without a probe looking a token up")
+	}
+}
+
 func TestSetBreaches(t *testing.T) {
 	s := NewSet(nil)
 	var fail atomic.Bool
