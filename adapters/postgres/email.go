@@ -70,6 +70,17 @@ func (r *EmailTokenRepository) Issue(ctx context.Context, hash []byte, t ports.E
 	}
 	defer tx.Rollback(ctx) // a no-op once committed
 
+	// Issues for one user queue on the user's row (the lock an UPDATE of
+	// its non-key columns takes; sessions' foreign keys do not wait on
+	// it). Without it, concurrent calls each voided only the tokens their
+	// snapshot saw and left several links of one purpose usable.
+	var found int
+	if err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, t.UserID).Scan(&found); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domain.ErrUserNotFound
+		}
+		return storageError(err)
+	}
 	if _, err := tx.Exec(ctx,
 		`UPDATE email_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL`,
 		t.UserID, string(t.Purpose), now); err != nil {

@@ -50,6 +50,7 @@ func TestEmailStore(t *testing.T, newStore func(t *testing.T) EmailStore) {
 		{"IssueUnknownUserEnqueuesNothing", testIssueUnknownUser},
 		{"TokensGoWithUser", testTokensGoWithUser},
 		{"ConcurrentConsume", testConcurrentConsume},
+		{"ConcurrentIssue", testConcurrentIssue},
 		{"ClaimLease", testClaimLease},
 		{"ClaimDueOnlyAndLimit", testClaimDueOnly},
 		{"ClaimInvalid", testClaimInvalid},
@@ -314,6 +315,48 @@ func testConcurrentConsume(t *testing.T, s EmailStore) {
 	}
 	if wins != 1 {
 		t.Errorf("%d concurrent Consume calls: %d succeeded, want exactly 1", concurrency, wins)
+	}
+}
+
+// testConcurrentIssue: links of one purpose asked for at once (a user
+// clicking "resend" in two tabs) leave exactly one of them usable, as
+// issuing them one after the other does; each still mails its own link.
+func testConcurrentIssue(t *testing.T, s EmailStore) {
+	u := emailUser(t, s)
+	hashes := make([][]byte, concurrency)
+	errs := make([]error, concurrency)
+	for i := range hashes {
+		hashes[i] = newTokenHash(t)
+	}
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+	)
+	for i := range hashes {
+		wg.Go(func() {
+			<-start
+			tok := ports.EmailToken{UserID: u.ID(), Purpose: ports.PurposeResetPassword, ExpiresAt: mailNow.Add(time.Hour)}
+			errs[i] = s.Tokens.Issue(context.Background(), hashes[i], tok, tokenMail("owner@example.com", fmt.Sprintf("%x", hashes[i])), mailNow)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Issue %d: %v", i, err)
+		}
+	}
+	usable := 0
+	for _, h := range hashes {
+		if _, err := s.Tokens.Lookup(context.Background(), h, ports.PurposeResetPassword, mailNow); err == nil {
+			usable++
+		}
+	}
+	if usable != 1 {
+		t.Errorf("%d links issued at once: %d usable, want 1", concurrency, usable)
+	}
+	if got := len(claimAll(t, s, mailNow)); got != concurrency {
+		t.Errorf("%d links issued at once: %d messages queued, want %d", concurrency, got, concurrency)
 	}
 }
 
