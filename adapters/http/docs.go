@@ -16,11 +16,19 @@ import (
 // and in docsui/swagger-ui the Swagger UI files the page loads, copied
 // from the github.com/swaggo/files/v2 module by go generate (only those:
 // the module's whole distribution is about 11 MB). All are embedded in the
-// binary, so /docs needs no CDN.
+// binary, so /docs needs no CDN. Swagger UI itself is Apache-2.0: its
+// LICENSE and NOTICE, which the Go module does not carry, are those of the
+// swagger-ui-dist package of the version the bundle was built from
+// (swaggerUIVersion), kept in docsui/ by hand and served with the page.
 //
 //go:generate go run ./docsui/copyswaggerui
-//go:embed docsui/index.html docsui/authd-docs.js docsui/swagger-ui
+//go:embed docsui/index.html docsui/authd-docs.js docsui/swagger-ui docsui/swagger-ui-LICENSE.txt docsui/swagger-ui-NOTICE.txt
 var docsUI embed.FS
+
+// swaggerUIVersion is the Swagger UI release whose LICENSE and NOTICE are
+// in docsui/. TestSwaggerUILicenceVersion fails when the embedded bundle
+// is of another release: copy that release's files, then update this.
+const swaggerUIVersion = "5.18.2"
 
 // docsCSP replaces the API's "default-src 'none'" on the /docs page and
 // its files: scripts, style sheets and images from this origin only (and
@@ -39,7 +47,7 @@ type docsFile struct {
 }
 
 // docsAssets are the files served under /docs/, by name, and their paths
-// in docsUI; nothing else is served (not the Swagger UI LICENSE either).
+// in docsUI; nothing else is served (not the swaggo module's LICENSE).
 var docsAssets = []struct {
 	name, contentType, path string
 }{
@@ -49,6 +57,8 @@ var docsAssets = []struct {
 	{"favicon-32x32.png", "image/png", "docsui/swagger-ui/favicon-32x32.png"},
 	{"favicon-16x16.png", "image/png", "docsui/swagger-ui/favicon-16x16.png"},
 	{"authd-docs.js", "text/javascript; charset=utf-8", "docsui/authd-docs.js"},
+	{"swagger-ui-LICENSE.txt", "text/plain; charset=utf-8", "docsui/swagger-ui-LICENSE.txt"},
+	{"swagger-ui-NOTICE.txt", "text/plain; charset=utf-8", "docsui/swagger-ui-NOTICE.txt"},
 }
 
 // docsFiles is the page and its assets by name, read once per process.
@@ -74,7 +84,7 @@ var loadDocsFiles = sync.OnceValues(func() (*docsFiles, error) {
 })
 
 // routeDocs serves the interactive documentation: GET /docs is the page,
-// GET /docs/:asset its scripts, styles and icons.
+// GET /docs/:asset its scripts, styles, icons and Swagger UI's licence.
 func routeDocs(f *fiber.App) error {
 	files, err := loadDocsFiles()
 	if err != nil {

@@ -96,3 +96,33 @@ func swaggerUIModuleDir(t *testing.T) (dir, version string) {
 	}
 	return dir, version
 }
+
+// TestSwaggerUILicenceVersion: the LICENSE and NOTICE served with the page
+// are those of the Swagger UI release the embedded bundle was built from,
+// which the bundle names in its own build information.
+func TestSwaggerUILicenceVersion(t *testing.T) {
+	bundle, err := docsUI.ReadFile("docsui/swagger-ui/swagger-ui-bundle.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`PACKAGE_VERSION:"([0-9][0-9A-Za-z.+-]*)"`).FindSubmatch(bundle)
+	if m == nil {
+		t.Fatal("the Swagger UI bundle names no PACKAGE_VERSION")
+	}
+	if got := string(m[1]); got != swaggerUIVersion {
+		t.Errorf("the bundle is Swagger UI %s, the licence files are of %s: copy LICENSE and NOTICE of "+
+			"swagger-ui-dist %s into docsui/ and update swaggerUIVersion", got, swaggerUIVersion, got)
+	}
+	for name, want := range map[string]string{
+		"docsui/swagger-ui-LICENSE.txt": "Apache License\n                           Version 2.0, January 2004",
+		"docsui/swagger-ui-NOTICE.txt":  "swagger-ui\nCopyright",
+	} {
+		b, err := docsUI.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s does not start as Swagger UI's does: %.80q", name, b)
+		}
+	}
+}
