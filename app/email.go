@@ -156,7 +156,7 @@ func (s *Service) changeEmail(ctx context.Context, u *domain.User, rawNew string
 // ResetPassword sets a new password with a reset token. The password must
 // pass the policy before the token is spent (a refused one does not cost
 // the user a new mail). Every session of the user ends, other reset links
-// stop working, the account's failed-login limits are cleared (its owner
+// and pending email changes stop working (voidCredentialLinks), the account's failed-login limits are cleared (its owner
 // proved they read its mail), the address counts as verified, and a
 // notice goes to it. ErrInvalidEmailToken for any token that cannot be
 // used, EINVALID for a password the policy refuses.
@@ -192,12 +192,24 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 	// The password changed: what follows is reported, not returned, so a
 	// client never retries a reset that happened.
 	s.reportError("password reset follow-up", errors.Join(
-		s.emailTokens.InvalidateAll(ctx, u.ID(), ports.PurposeResetPassword, now),
+		s.voidCredentialLinks(ctx, u.ID(), now),
 		s.clearAccountLimits(ctx, u.Email()),
 		s.verifyByReset(ctx, u, now),
 		s.notify(ctx, u.Email(), ports.TemplatePasswordChanged, nil),
 	))
 	return nil
+}
+
+// voidCredentialLinks voids, after a password reset or change, the links
+// that act on the account with the authority of the old password: pending
+// reset links, and pending email changes, which only someone who knew the
+// password could ask for. Without the latter, whoever had the password
+// could still move the account to their address after the owner reset it.
+func (s *Service) voidCredentialLinks(ctx context.Context, userID int64, now time.Time) error {
+	return errors.Join(
+		s.emailTokens.InvalidateAll(ctx, userID, ports.PurposeResetPassword, now),
+		s.emailTokens.InvalidateAll(ctx, userID, ports.PurposeChangeEmail, now),
+	)
 }
 
 // newPasswordHash checks a new password against the policy (and the
@@ -220,7 +232,8 @@ func (s *Service) newPasswordHash(ctx context.Context, password string, email do
 // must give the current one (a wrong one is EFORBIDDEN and counts like a
 // failed login). Every other session ends; the caller's stays. Pending
 // reset links stop working, and a notice goes to the address when mail is
-// on. EINVALID (field new_password) for a password the policy refuses.
+// on. Pending email changes are void too (voidCredentialLinks). EINVALID
+// (field new_password) for a password the policy refuses.
 func (s *Service) ChangePassword(ctx context.Context, accessToken, current, next string) error {
 	ctx, release, err := s.hasher.Admit(ctx) // an overload refuses before any other work
 	if err != nil {
@@ -255,7 +268,7 @@ func (s *Service) ChangePassword(ctx context.Context, accessToken, current, next
 	}
 	if s.MailEnabled() {
 		s.reportError("password change follow-up", errors.Join(
-			s.emailTokens.InvalidateAll(ctx, u.ID(), ports.PurposeResetPassword, now),
+			s.voidCredentialLinks(ctx, u.ID(), now),
 			s.notify(ctx, u.Email(), ports.TemplatePasswordChanged, nil),
 		))
 	}
@@ -268,7 +281,8 @@ func (s *Service) ChangePassword(ctx context.Context, accessToken, current, next
 // when it is posted to VerifyEmail. Whether another account has the new
 // address is not told here (it would let any user probe addresses); the
 // link then fails with ECONFLICT, seen only by whoever reads that
-// mailbox. ECONFLICT at once when rawNew is the user's own address,
+// mailbox. The current address gets a notice naming the new one.
+// ECONFLICT at once when rawNew is the user's own address,
 // ERATELIMITED while a link to that address is on its cooldown.
 func (s *Service) RequestEmailChange(ctx context.Context, accessToken, password, rawNew string) error {
 	if !s.MailEnabled() {
@@ -306,6 +320,10 @@ func (s *Service) RequestEmailChange(ctx context.Context, accessToken, password,
 		return orIfNotFound(err, domain.ErrInvalidToken)
 	}
 	s.events.Record(ctx, ports.SecurityEvent{Name: ports.EventEmailChangeRequested, UserID: u.ID(), Email: u.Email().String()})
+	// The current address hears of it now, while it can still act (reset
+	// the password, which ends every session, before the link is used),
+	// and again, from changeEmail, once the change is made.
+	s.reportError("email change requested notice", s.notify(ctx, u.Email(), ports.TemplateEmailChangeAsk, map[string]string{"new_email": newEmail.String()}))
 	return nil
 }
 

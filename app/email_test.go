@@ -366,6 +366,7 @@ func TestResetPassword(t *testing.T) {
 		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: ports.EventPasswordReset, UserID: 42, Email: "alice@example.com"}),
 		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: ports.EventSessionRevoked, UserID: 42, Reason: ports.ReasonPasswordReset}),
 		f.etokens.EXPECT().InvalidateAll(ctx, int64(42), ports.PurposeResetPassword, now).Return(nil),
+		f.etokens.EXPECT().InvalidateAll(ctx, int64(42), ports.PurposeChangeEmail, now).Return(nil),
 		f.limits.EXPECT().Reset(ctx, "acct:alice@example.com").Return(nil),
 		f.limits.EXPECT().Reset(ctx, "acct-cap:alice@example.com").Return(nil),
 		f.users.EXPECT().SetEmailVerified(ctx, int64(42), now).Return(nil),
@@ -449,6 +450,7 @@ func TestChangePassword(t *testing.T) {
 		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: ports.EventPasswordChanged, UserID: 42, Email: "alice@example.com", SessionID: "mine"}),
 		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: ports.EventSessionRevoked, UserID: 42, Reason: ports.ReasonPasswordChanged}),
 		f.etokens.EXPECT().InvalidateAll(ctx, int64(42), ports.PurposeResetPassword, now).Return(nil),
+		f.etokens.EXPECT().InvalidateAll(ctx, int64(42), ports.PurposeChangeEmail, now).Return(nil),
 		f.outbox.EXPECT().Enqueue(ctx, ports.Mail{To: "alice@example.com", Template: ports.TemplatePasswordChanged, Data: map[string]string{
 			"email": "alice@example.com", "link": appURL + "/forgot-password",
 		}}, now).Return(nil),
@@ -524,6 +526,9 @@ func TestRequestEmailChange(t *testing.T) {
 				"link": appURL + "/verify-email?token=" + mailToken, "email": "new@example.com", "new_email": "new@example.com",
 			}}, now).Return(nil),
 		f.events.EXPECT().Record(ctx, ports.SecurityEvent{Name: ports.EventEmailChangeRequested, UserID: 42, Email: "alice@example.com"}),
+		f.outbox.EXPECT().Enqueue(ctx, ports.Mail{To: "alice@example.com", Template: ports.TemplateEmailChangeAsk, Data: map[string]string{
+			"email": "alice@example.com", "new_email": "new@example.com", "link": appURL + "/forgot-password",
+		}}, now).Return(nil),
 	)
 	if err := f.svc.RequestEmailChange(ctx, "tok", "pw-pw-pw-pw", "New@Example.com"); err != nil {
 		t.Fatal(err)

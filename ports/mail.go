@@ -18,18 +18,19 @@ type Mail struct {
 
 // The templates, one per flow.
 const (
-	TemplateVerifyEmail     = "verify_email"     // link: confirm this address
-	TemplateResetPassword   = "reset_password"   // link: choose a new password
-	TemplatePasswordChanged = "password_changed" // notice to the account's address
-	TemplateEmailChange     = "email_change"     // link, to the new address: confirm it
-	TemplateEmailChanged    = "email_changed"    // notice to the old address
-	TemplateRegisterAttempt = "register_attempt" // notice: someone tried to register with this address
+	TemplateVerifyEmail     = "verify_email"           // link: confirm this address
+	TemplateResetPassword   = "reset_password"         // link: choose a new password
+	TemplatePasswordChanged = "password_changed"       // notice to the account's address
+	TemplateEmailChange     = "email_change"           // link, to the new address: confirm it
+	TemplateEmailChangeAsk  = "email_change_requested" // notice to the current address: a change was asked for
+	TemplateEmailChanged    = "email_changed"          // notice to the old address
+	TemplateRegisterAttempt = "register_attempt"       // notice: someone tried to register with this address
 )
 
 // Templates lists every template, for adapters that must provide each.
 var Templates = []string{
 	TemplateVerifyEmail, TemplateResetPassword, TemplatePasswordChanged,
-	TemplateEmailChange, TemplateEmailChanged, TemplateRegisterAttempt,
+	TemplateEmailChange, TemplateEmailChangeAsk, TemplateEmailChanged, TemplateRegisterAttempt,
 }
 
 // Mailer delivers one message. Returns EUNAVAILABLE when delivery failed

@@ -35,6 +35,7 @@ const (
 	subjPasswordChanged = "Your password was changed"
 	subjChange          = "Confirm your new email address"
 	subjChanged         = "Your email address was changed"
+	subjChangeAsked     = "A change of your email address was requested"
 	subjRegisterAttempt = "Someone tried to register with your email address"
 )
 
@@ -379,13 +380,14 @@ func TestMailFlows(t *testing.T) {
 			tokens := &tokenRecorder{}
 			t.Run("flows", func(t *testing.T) {
 				for name, fn := range map[string]func(*flow){
-					"verify":          flowVerify,
-					"reset":           flowReset,
-					"change password": flowChangePassword,
-					"change email":    flowChangeEmail,
-					"reuse":           flowReuse,
-					"wrong purpose":   flowWrongPurpose,
-					"superseded":      flowSuperseded,
+					"verify":               flowVerify,
+					"reset":                flowReset,
+					"change password":      flowChangePassword,
+					"change email":         flowChangeEmail,
+					"reset voids a change": flowResetVoidsEmailChange,
+					"reuse":                flowReuse,
+					"wrong purpose":        flowWrongPurpose,
+					"superseded":           flowSuperseded,
 				} {
 					t.Run(name, func(t *testing.T) {
 						t.Parallel()
@@ -505,6 +507,10 @@ func flowChangeEmail(f *flow) {
 	}
 	d := f.sink.await(f.t, next, subjChange)
 	tok := f.linkToken(d, "/verify-email")
+	// The current address hears of the request at once, naming the new one.
+	if asked := f.sink.await(f.t, old, subjChangeAsked); !strings.Contains(asked.text, next) {
+		f.t.Errorf("the notice of the request does not name the new address:\n%s", asked.text)
+	}
 	if s := f.loginStatus(next, flowPassword); s != http.StatusUnauthorized {
 		f.t.Errorf("login with the new address before the link is used: %d, want 401", s)
 	}
@@ -532,6 +538,32 @@ func flowChangeEmail(f *flow) {
 	}
 	f.refused(f.verify(oldVerify), "the old address's verification link after the change")
 	f.refused(f.verify(tok), "an email change link used twice")
+}
+
+// flowResetVoidsEmailChange: someone who has the password asks to move the
+// account to their address; the owner, told by the notice, resets the
+// password. The link mailed to the other address is then refused, and the
+// account keeps its address (before, the link still moved it).
+func flowResetVoidsEmailChange(f *flow) {
+	const owner, intruder = "owner-reset@example.com", "intruder@example.com"
+	f.register(owner, flowPassword, http.StatusCreated)
+	access, _ := f.login(owner, flowPassword)
+	r := f.post("/api/v1/users/me/email", map[string]string{"password": flowPassword, "new_email": intruder}, "Authorization", "Bearer "+access)
+	if r.status != http.StatusAccepted {
+		f.t.Fatalf("change email: %d %s", r.status, r.body)
+	}
+	link := f.mailToken(intruder, subjChange, "/verify-email")
+	f.sink.await(f.t, owner, subjChangeAsked)
+
+	f.accepted("/api/v1/auth/password/forgot", owner)
+	if r := f.reset(f.mailToken(owner, subjReset, "/reset-password"), flowNew); r.status != http.StatusNoContent {
+		f.t.Fatalf("reset: %d %s", r.status, r.body)
+	}
+	f.refused(f.verify(link), "an email change link after the owner reset the password")
+	if s := f.loginStatus(intruder, flowNew); s != http.StatusUnauthorized {
+		f.t.Errorf("login with the intruder's address after the refused link: %d, want 401", s)
+	}
+	f.login(owner, flowNew)
 }
 
 // flowReuse: a verification link works once.
