@@ -289,20 +289,9 @@ func testConcurrentConsume(t *testing.T, s EmailStore) {
 	u := emailUser(t, s)
 	hash := issue(t, s, u.ID(), ports.PurposeResetPassword, "")
 	errs := make([]error, concurrency)
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-	)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, errs[i] = consume(s, hash, ports.PurposeResetPassword, mailNow)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		_, errs[i] = consume(s, hash, ports.PurposeResetPassword, mailNow)
+	})
 	wins := 0
 	for i, err := range errs {
 		switch domain.ErrorCode(err) {
@@ -328,19 +317,10 @@ func testConcurrentIssue(t *testing.T, s EmailStore) {
 	for i := range hashes {
 		hashes[i] = newTokenHash(t)
 	}
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-	)
-	for i := range hashes {
-		wg.Go(func() {
-			<-start
-			tok := ports.EmailToken{UserID: u.ID(), Purpose: ports.PurposeResetPassword, ExpiresAt: mailNow.Add(time.Hour)}
-			errs[i] = s.Tokens.Issue(context.Background(), hashes[i], tok, tokenMail("owner@example.com", fmt.Sprintf("%x", hashes[i])), mailNow)
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		tok := ports.EmailToken{UserID: u.ID(), Purpose: ports.PurposeResetPassword, ExpiresAt: mailNow.Add(time.Hour)}
+		errs[i] = s.Tokens.Issue(context.Background(), hashes[i], tok, tokenMail("owner@example.com", fmt.Sprintf("%x", hashes[i])), mailNow)
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("Issue %d: %v", i, err)

@@ -2,7 +2,6 @@ package porttest
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,16 +109,9 @@ func testSessionRevokeOthersRace(t *testing.T, f sessionFixture) {
 	now := sessionStart.Add(time.Hour)
 	counts := make([]int, concurrency)
 	errs := make([]error, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			counts[i], errs[i] = f.repo.RevokeOthers(context.Background(), u.ID(), keep.ID(), now)
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		counts[i], errs[i] = f.repo.RevokeOthers(context.Background(), u.ID(), keep.ID(), now)
+	})
 	sum := 0
 	for i := range concurrency {
 		if errs[i] != nil {

@@ -3,7 +3,6 @@ package porttest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -202,16 +201,9 @@ func testSessionTouchRace(t *testing.T, f sessionFixture) {
 	s, hash := f.start(t, u.ID(), sessionStart, sessionTTL)
 	base := sessionStart.Add(time.Hour)
 	errs := make([]error, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			errs[i] = f.repo.Touch(context.Background(), s.ID(), base.Add(time.Duration(i)*time.Second), time.Minute)
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		errs[i] = f.repo.Touch(context.Background(), s.ID(), base.Add(time.Duration(i)*time.Second), time.Minute)
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("goroutine %d: Touch: %v", i, err)
@@ -308,16 +300,9 @@ func testSessionRevokeBeyondRace(t *testing.T, f sessionFixture) {
 	now := sessionStart.Add(time.Hour)
 	counts := make([]int, concurrency)
 	errs := make([]error, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			counts[i], errs[i] = f.repo.RevokeBeyond(context.Background(), u.ID(), keep, now)
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		counts[i], errs[i] = f.repo.RevokeBeyond(context.Background(), u.ID(), keep, now)
+	})
 	sum := 0
 	for i := range concurrency {
 		if errs[i] != nil {
@@ -347,24 +332,17 @@ func testSessionRevokeMixedRace(t *testing.T, f sessionFixture) {
 	now := sessionStart.Add(time.Hour)
 	counts := make([]int, concurrency)
 	errs := make([]error, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			ctx := context.Background()
-			switch i % 3 {
-			case 0:
-				counts[i], errs[i] = f.repo.RevokeBeyond(ctx, u.ID(), keep, now)
-			case 1:
-				counts[i], errs[i] = f.repo.RevokeOthers(ctx, u.ID(), first.ID(), now)
-			default:
-				counts[i], errs[i] = f.repo.RevokeAll(ctx, u.ID(), now)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		ctx := context.Background()
+		switch i % 3 {
+		case 0:
+			counts[i], errs[i] = f.repo.RevokeBeyond(ctx, u.ID(), keep, now)
+		case 1:
+			counts[i], errs[i] = f.repo.RevokeOthers(ctx, u.ID(), first.ID(), now)
+		default:
+			counts[i], errs[i] = f.repo.RevokeAll(ctx, u.ID(), now)
+		}
+	})
 	sum := 0
 	for i := range concurrency {
 		if errs[i] != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -287,17 +286,10 @@ func testSessionRotateRace(t *testing.T, f sessionFixture) {
 		successors[i] = newTokenHash(t)
 	}
 	results := make([]result, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			r := &results[i]
-			r.st, r.rotated, r.err = f.repo.Rotate(context.Background(), presented, successors[i], now)
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		r := &results[i]
+		r.st, r.rotated, r.err = f.repo.Rotate(context.Background(), presented, successors[i], now)
+	})
 
 	winner := -1
 	for i, r := range results {

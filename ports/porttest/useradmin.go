@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/authd/authd/domain"
@@ -283,16 +282,9 @@ func testDeleteNotFound(t *testing.T, repo ports.UserRepository) {
 func testDeleteRace(t *testing.T, repo ports.UserRepository) {
 	u := mustCreate(t, repo, newUser(t, uniqueEmail(t, "delete-race"), testHash, createdAt))
 	errs := make([]error, concurrency)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			errs[i] = repo.Delete(context.Background(), u.ID())
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		errs[i] = repo.Delete(context.Background(), u.ID())
+	})
 	deleted := 0
 	for i, err := range errs {
 		switch domain.ErrorCode(err) {

@@ -23,6 +23,22 @@ import (
 // concurrency is how many goroutines the race cases start at once.
 const concurrency = 20
 
+// atOnce calls call(i) for every i below concurrency, each on its own
+// goroutine, all released together so the calls overlap, and returns when
+// every call has. call must not stop the test (no t.Fatal).
+func atOnce(call func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Go(func() {
+			<-start
+			call(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
 // TestUserRepository runs the ports.UserRepository contract as parallel
 // subtests of t.
 //
@@ -199,17 +215,13 @@ func testConcurrentSameEmail(t *testing.T, repo ports.UserRepository) {
 		err error
 	}, concurrency)
 
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		u := newUser(t, email, fmt.Sprintf("$2a$10$hash%02d", i), createdAt)
-		wg.Go(func() {
-			<-start
-			results[i].u, results[i].err = repo.Create(context.Background(), u)
-		})
+	users := make([]*domain.User, concurrency)
+	for i := range users {
+		users[i] = newUser(t, email, fmt.Sprintf("$2a$10$hash%02d", i), createdAt)
 	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		results[i].u, results[i].err = repo.Create(context.Background(), users[i])
+	})
 
 	var winner *domain.User
 	for i, r := range results {
@@ -243,16 +255,9 @@ func testConcurrentDistinctEmails(t *testing.T, repo ports.UserRepository) {
 	created := make([]*domain.User, concurrency)
 	errs := make([]error, concurrency)
 
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-start
-			created[i], errs[i] = repo.Create(context.Background(), users[i])
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(func(i int) {
+		created[i], errs[i] = repo.Create(context.Background(), users[i])
+	})
 
 	ids := map[int64]int{}
 	for i, err := range errs {
