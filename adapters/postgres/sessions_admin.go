@@ -73,20 +73,30 @@ func (r *SessionRepository) Stats(ctx context.Context, userID int64, now time.Ti
 	return live, last.UTC(), nil
 }
 
-// RevokeBeyond is one statement: it locks the user's live sessions in id
-// order (lockLiveSessions, as RevokeAll and RevokeOthers do), then ends
-// those beyond the newest keep among the ones still live once locked.
-// Concurrent calls queue on the first lock; a later one, having waited,
-// drops the sessions an earlier one revoked, so each is counted once.
+// RevokeBeyond is one statement: it picks the user's live sessions beyond
+// the newest keep, then locks only those, in id order as RevokeAll and
+// RevokeOthers lock theirs (lockLiveSessions), and ends them. A login runs
+// it with the cap as keep, so it must not lock the sessions it keeps (a
+// lock is a write to each row). Concurrent calls pick the same surplus;
+// the ones that waited for a lock re-check revoked_at IS NULL on the new
+// row version and drop the row, so each session is counted once.
 func (r *SessionRepository) RevokeBeyond(ctx context.Context, userID int64, keep int, now time.Time) (int, error) {
 	if keep < 0 {
 		return 0, errors.New("postgres: RevokeBeyond: negative keep")
 	}
 	tag, err := r.pool.Exec(ctx, `
-		WITH live AS (`+lockLiveSessions+`),
-		surplus AS (SELECT id FROM live ORDER BY created_at DESC, id DESC OFFSET $4)
-		UPDATE sessions AS s SET revoked_at = $2 FROM surplus WHERE s.id = surplus.id`,
-		userID, now, "", keep)
+		WITH surplus AS (
+			SELECT id FROM sessions
+			WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+			ORDER BY created_at DESC, id DESC
+			OFFSET $3),
+		locked AS (
+			SELECT id FROM sessions
+			WHERE id IN (SELECT id FROM surplus) AND revoked_at IS NULL AND expires_at > $2
+			ORDER BY id
+			FOR NO KEY UPDATE)
+		UPDATE sessions AS s SET revoked_at = $2 FROM locked WHERE s.id = locked.id`,
+		userID, now, keep)
 	if err != nil {
 		return 0, storageError(err)
 	}

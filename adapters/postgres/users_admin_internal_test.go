@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authd/authd/adapters/postgres/pgtest"
 	"github.com/authd/authd/ports"
 )
 
@@ -16,19 +15,7 @@ import (
 // prefix) rather than scanning users.
 func TestListPlan(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{URL: pgtest.Start(t).NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	m, err := db.Migrator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedDB(t)
 	if _, err := db.pool.Exec(ctx, `
 		INSERT INTO users (email, password_hash, created_at)
 		SELECT 'user' || i || '@example.com', 'x', now() FROM generate_series(1, 20000) AS i;
