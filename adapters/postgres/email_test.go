@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/authd/authd/adapters/postgres"
 	"github.com/authd/authd/ports/porttest"
 )
 
@@ -13,7 +14,7 @@ import (
 // message in it.
 func TestEmailStoreContract(t *testing.T) {
 	porttest.TestEmailStore(t, func(t *testing.T) porttest.EmailStore {
-		db, url := openMigrated(t)
+		db, url := postgres.OpenMigratedForTest(t)
 		raw, err := pgxpool.New(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)

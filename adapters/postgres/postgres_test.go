@@ -20,34 +20,13 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// openMigrated opens a fresh database on the shared throwaway cluster and
-// migrates it up.
-func openMigrated(t *testing.T) (*postgres.DB, string) {
-	t.Helper()
-	url := pgtest.Start(t).NewDatabase(t)
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: url, MaxConns: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	m, err := db.Migrator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	return db, url
-}
-
 func TestUserRepositoryContract(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	porttest.TestUserRepository(t, func(t *testing.T) ports.UserRepository { return db.Users() })
 }
 
 func TestSessionRepositoryContract(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	porttest.TestSessionRepository(t, db.Users(), func(t *testing.T) ports.SessionRepository { return db.Sessions() })
 }
 
@@ -55,7 +34,7 @@ func TestSessionRepositoryContract(t *testing.T) {
 const latestVersion = 6
 
 func TestMigrationsUpDownUp(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	ctx := context.Background()
 	if v, dirty, err := db.SchemaVersion(ctx); err != nil || v != latestVersion || dirty {
 		t.Fatalf("after up: %d %v %v", v, dirty, err)
@@ -157,7 +136,7 @@ func TestOpenErrors(t *testing.T) {
 // TestUnavailableWhenServerGoes checks that queries on a pool whose server
 // is gone are EUNAVAILABLE, never not-found or conflict.
 func TestUnavailableAfterClose(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	repo := db.Users()
 	_ = db.Close()
 	ctx := context.Background()
@@ -175,7 +154,7 @@ func TestUnavailableAfterClose(t *testing.T) {
 }
 
 func TestRateLimitStoreContract(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	// One store for every case: this store never drops a window on its
 	// own, only through DeleteExpired, which the suite does not call.
 	store := db.RateLimits()
@@ -186,7 +165,7 @@ func TestRateLimitStoreContract(t *testing.T) {
 // database at once, as two instances would: the counts add up, none is
 // lost, and all see one window.
 func TestRateLimitSharedAcrossPools(t *testing.T) {
-	first, url := openMigrated(t)
+	first, url := postgres.OpenMigratedForTest(t)
 	second, err := postgres.Open(context.Background(), postgres.Config{URL: url, MaxConns: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +220,7 @@ func TestRateLimitSharedAcrossPools(t *testing.T) {
 }
 
 func TestRateLimitDeleteExpired(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	store := db.RateLimits()
 	ctx := context.Background()
 	now := time.Date(2026, 5, 6, 7, 8, 9, 123456000, time.UTC)
@@ -279,7 +258,7 @@ func TestRateLimitDeleteExpired(t *testing.T) {
 }
 
 func TestRateLimitUnavailableAfterClose(t *testing.T) {
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	store := db.RateLimits()
 	_ = db.Close()
 	ctx := context.Background()

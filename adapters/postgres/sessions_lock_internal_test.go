@@ -5,29 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/authd/authd/adapters/postgres/pgtest"
 )
-
-// migratedDB opens a new database of the test cluster, migrated to the
-// latest version.
-func migratedDB(t *testing.T) *DB {
-	t.Helper()
-	db, err := Open(context.Background(), Config{URL: pgtest.Start(t).NewDatabase(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	m, err := db.Migrator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 // TestRevokeBeyondLocksOnlyTheSurplus: a login enforcing the session cap
 // locks only the sessions it ends, not the ones it keeps: while another
@@ -35,7 +13,7 @@ func migratedDB(t *testing.T) *DB {
 // cap still ends the oldest at once instead of queueing behind it.
 func TestRevokeBeyondLocksOnlyTheSurplus(t *testing.T) {
 	ctx := context.Background()
-	db := migratedDB(t)
+	db, _ := OpenMigratedForTest(t)
 	var userID int64
 	if err := db.pool.QueryRow(ctx,
 		`INSERT INTO users (email, password_hash, created_at) VALUES ('cap@example.com', 'x', now()) RETURNING id`).Scan(&userID); err != nil {

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/adapters/postgres"
 	"github.com/authd/authd/domain"
 )
 
 func TestLiveSessionsAndStats(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openMigrated(t)
+	db, _ := postgres.OpenMigratedForTest(t)
 	email, err := domain.ParseEmail("live@example.com")
 	if err != nil {
 		t.Fatal(err)

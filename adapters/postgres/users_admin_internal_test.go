@@ -15,7 +15,7 @@ import (
 // prefix) rather than scanning users.
 func TestListPlan(t *testing.T) {
 	ctx := context.Background()
-	db := migratedDB(t)
+	db, _ := OpenMigratedForTest(t)
 	if _, err := db.pool.Exec(ctx, `
 		INSERT INTO users (email, password_hash, created_at)
 		SELECT 'user' || i || '@example.com', 'x', now() FROM generate_series(1, 20000) AS i;
