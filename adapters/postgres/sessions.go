@@ -181,7 +181,7 @@ func (r *SessionRepository) ActiveUser(ctx context.Context, sessionID string, us
 // re-checks the WHERE against the new row version and drops it, so each
 // session is ended (and counted) by one statement only.
 const lockLiveSessions = `
-		SELECT id, created_at FROM sessions
+		SELECT id FROM sessions
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND id <> $3
 		ORDER BY id
 		FOR NO KEY UPDATE`
