@@ -129,16 +129,36 @@ func emailUser(t *testing.T, s EmailStore) *domain.User {
 	return mustCreate(t, s.Users, newUser(t, uniqueEmail(t, "mail"), testHash, createdAt))
 }
 
-func testIssueConsume(t *testing.T, s EmailStore) {
-	u := emailUser(t, s)
+// issuedToken is a token issue stored: its hash, and what Consume or
+// Lookup should return for it.
+type issuedToken struct {
+	hash []byte
+	want ports.EmailToken
+}
+
+// issueEveryPurpose issues one token of each purpose for userID (the email
+// change's bound to next@example.com).
+func issueEveryPurpose(t *testing.T, s EmailStore, userID int64) []issuedToken {
+	t.Helper()
+	var issued []issuedToken
 	for _, p := range []ports.EmailTokenPurpose{ports.PurposeVerifyEmail, ports.PurposeResetPassword, ports.PurposeChangeEmail} {
 		newEmail := ""
 		if p == ports.PurposeChangeEmail {
 			newEmail = "next@example.com"
 		}
-		hash := issue(t, s, u.ID(), p, newEmail)
-		wantConsumed(t, s, string(p), hash, p,
-			ports.EmailToken{UserID: u.ID(), Purpose: p, NewEmail: newEmail, ExpiresAt: mailNow.Add(time.Hour)})
+		issued = append(issued, issuedToken{
+			hash: issue(t, s, userID, p, newEmail),
+			want: ports.EmailToken{UserID: userID, Purpose: p, NewEmail: newEmail, ExpiresAt: mailNow.Add(time.Hour)},
+		})
+	}
+	return issued
+}
+
+func testIssueConsume(t *testing.T, s EmailStore) {
+	u := emailUser(t, s)
+	for _, tok := range issueEveryPurpose(t, s, u.ID()) {
+		p := tok.want.Purpose
+		wantConsumed(t, s, string(p), tok.hash, p, tok.want)
 	}
 }
 

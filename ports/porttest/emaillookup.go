@@ -39,13 +39,8 @@ func wantNoLookup(t *testing.T, s EmailStore, op string, hash []byte, purpose po
 // finds it.
 func testLookup(t *testing.T, s EmailStore) {
 	u := emailUser(t, s)
-	for _, p := range []ports.EmailTokenPurpose{ports.PurposeVerifyEmail, ports.PurposeResetPassword, ports.PurposeChangeEmail} {
-		newEmail := ""
-		if p == ports.PurposeChangeEmail {
-			newEmail = "next@example.com"
-		}
-		hash := issue(t, s, u.ID(), p, newEmail)
-		want := ports.EmailToken{UserID: u.ID(), Purpose: p, NewEmail: newEmail, ExpiresAt: mailNow.Add(time.Hour)}
+	for _, tok := range issueEveryPurpose(t, s, u.ID()) {
+		p, hash, want := tok.want.Purpose, tok.hash, tok.want
 		wantLookedUp(t, s, string(p)+" first", hash, p, mailNow, want)
 		wantLookedUp(t, s, string(p)+" again", hash, p, mailNow.Add(time.Minute), want)
 		wantConsumed(t, s, string(p)+" after Lookup", hash, p, want)
